@@ -1,0 +1,83 @@
+"""The ``syndicate`` command: a thin layer over the pipeline; errors become one clear line."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from syndicate import __version__
+from syndicate.app import App, build_app
+from syndicate.config import Config, load
+from syndicate.errors import SyndicateError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclass
+class Context:
+    """What every command shares: where the config is, and the app once built."""
+
+    config_path: Path
+    quiet: bool = False
+    _config: Config | None = None
+    _app: App | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        """The checked configuration (loaded once)."""
+        if self._config is None:
+            try:
+                self._config = load(self.config_path)
+            except SyndicateError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._config
+
+    def app(self) -> App:
+        """The wired pipeline (built once; the database is upgraded if needed)."""
+        if self._app is None:
+            try:
+                self._app = build_app(self.config)
+            except SyndicateError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.get_current_context().call_on_close(self._app.close)
+        return self._app
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="config.toml",
+    show_default=True,
+    envvar="SYNDICATE_CONFIG",
+    help="Configuration file (env SYNDICATE_CONFIG).",
+)
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Log only errors.")
+@click.version_option(__version__, prog_name="syndicate")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> None:
+    """Publish an organisation's statements as feeds, newsletters and partner pushes.
+
+    Statements are files in statements/ (Markdown or HTML with front matter).
+    `syndicate once` runs one full tick; `syndicate run` keeps running it.
+    """
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    ctx.obj = Context(config_path, quiet)
+
+
+def _register() -> None:
+    from syndicate.cli import core
+
+    core.register(main)
+
+
+_register()

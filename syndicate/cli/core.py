@@ -1,0 +1,116 @@
+"""check, build, once, run, status: the commands of the pipeline itself."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import click
+
+from syndicate import checks
+from syndicate.cli import Context, pass_context
+from syndicate.model import Severity
+from syndicate.pipeline import TickReport, build, tick
+from syndicate.status import gather
+
+
+@click.command("check")
+@pass_context
+def check_command(ctx: Context) -> None:
+    """Read config, statements and templates; report every problem; change nothing.
+
+    Exits 0 only if there is nothing to report.
+    """
+    problems = checks.check(ctx.config)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    errors = sum(p.severity == Severity.ERROR for p in problems)
+    warnings = len(problems) - errors
+    if problems:
+        raise click.ClickException(f"{errors} error(s), {warnings} warning(s)")
+    click.echo(f"ok: {checks.statement_count(ctx.config)} statements, config and templates are clean")
+
+
+@click.command("build")
+@pass_context
+def build_command(ctx: Context) -> None:
+    """Ingest the statements and render the feeds now."""
+    report = build(ctx.app())
+    _summary(report)
+
+
+@click.command("once")
+@pass_context
+def once_command(ctx: Context) -> None:
+    """Run one full tick of the daemon (ingest, render, plan, deliver), then exit."""
+    report = tick(ctx.app())
+    _summary(report)
+
+
+@click.command("run")
+@pass_context
+def run_command(ctx: Context) -> None:
+    """Run the daemon: a tick every scheduler.poll_seconds and at each embargo time.
+
+    Stops cleanly on SIGTERM or SIGINT. Logs one line per event.
+    """
+    from syndicate.daemon import Daemon
+
+    if logging.getLogger().level > logging.INFO and not ctx.quiet:
+        logging.getLogger().setLevel(logging.INFO)
+    Daemon(ctx.app()).run()
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys, for scripts).")
+@pass_context
+def status_command(ctx: Context, as_json: bool) -> None:
+    """Statements by state, the last tick, the next embargo, and what is owed."""
+    status = gather(ctx.app())
+    if as_json:
+        click.echo(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        _print_status(status)
+
+
+def _summary(report: TickReport) -> None:
+    for problem in report.ingest.problems:
+        click.echo(str(problem), err=True)
+    ingest = report.ingest
+    feeds = report.feeds
+    parts = [
+        f"{len(ingest.published)} published",
+        f"{len(ingest.updated)} updated",
+        f"{len(ingest.retracted)} retracted",
+        f"{len(ingest.scheduled)} newly scheduled",
+        f"{len(feeds.written)} feed files written",
+    ]
+    parts += [f"{name}: {_counts(counts)}" for name, counts in report.stages.items()]
+    problems = f", {len(ingest.problems)} problem(s) reported above" if ingest.problems else ""
+    click.echo("; ".join(parts) + problems + f" ({report.seconds:.2f} s)")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{value} {key}" for key, value in counts.items()) or "nothing to do"
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    counts = status["statements"]
+    click.echo("statements: " + ", ".join(f"{counts[s]} {s}" for s in ("published", "scheduled", "draft", "retracted")))
+    last = status["last_tick"]
+    if last:
+        click.echo(f"last tick:  {last['at']} ({last['seconds']} s, {last['problems']} problem(s))")
+    else:
+        click.echo("last tick:  never (run `syndicate once` or `syndicate run`)")
+    embargo = status["next_embargo"]
+    click.echo(f"next embargo: {embargo['at']} ({embargo['statement']})" if embargo else "next embargo: none")
+    click.echo(f"hub pings owed: {status['pings_pending']}")
+    for channel, states in status.get("deliveries", {}).items():
+        click.echo(f"deliveries ({channel}): " + ", ".join(f"{n} {s}" for s, n in states.items()))
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to ``group``."""
+    for command in (check_command, build_command, once_command, run_command, status_command):
+        group.add_command(command)

@@ -1,0 +1,413 @@
+"""Configuration: defaults, then ``config.toml``, checked once into one frozen object.
+
+Every setting is a field of a frozen dataclass below, declared with
+:func:`setting` (its default, a check, and the help text the README repeats).
+That one table drives loading, validation and the documentation test, so a
+setting cannot exist without being checked and documented.
+
+Secrets never live in the file: a key ending in ``_env`` names the environment
+variable that holds the secret, and is read only when it is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from syndicate.errors import ConfigError
+
+REQUIRED: Any = object()
+Check = Callable[[str, Any, "LoadContext"], Any]
+T = TypeVar("T")
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What checks need besides the value: where relative paths start."""
+
+    root: Path
+
+
+def setting(help: str, default: Any = REQUIRED, check: Check | None = None) -> Any:
+    """Declare one setting: its help text, its default as written in TOML, and its check.
+
+    The default goes through the same check as a value from the file, so a
+    relative default path starts at the config folder like any other.
+    """
+    return field(default=None, metadata={"help": help, "default": default, "check": check})
+
+
+def section(cls: type[T], help: str) -> Any:
+    """Declare a nested table (``[email.smtp]``) holding settings of ``cls``."""
+    return field(default=None, metadata={"help": help, "section": cls})
+
+
+def table_list(cls: type[T], help: str) -> Any:
+    """Declare an array of tables (``[[partners]]``) of ``cls``."""
+    return field(default=(), metadata={"help": help, "table_list": cls})
+
+
+# -- checks: each takes (key, raw value, context) and returns the clean value --
+
+
+def _want(key: str, ok: bool, wanted: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(key, f"wanted {wanted}, got {value!r}")
+
+
+def text(key: str, value: Any, ctx: LoadContext) -> str:
+    """A non-empty single-line string."""
+    _want(key, isinstance(value, str) and value.strip() != "", "a non-empty string", value)
+    _want(key, "\n" not in value and "\r" not in value, "a single line", value)
+    return str(value).strip()
+
+
+def any_text(key: str, value: Any, ctx: LoadContext) -> str:
+    """Any string, possibly empty or multi-line."""
+    _want(key, isinstance(value, str), "a string", value)
+    return str(value)
+
+
+def boolean(key: str, value: Any, ctx: LoadContext) -> bool:
+    """true or false."""
+    _want(key, isinstance(value, bool), "true or false", value)
+    return bool(value)
+
+
+def integer(low: int, high: int | None = None) -> Check:
+    """An integer in [low, high]."""
+
+    def check(key: str, value: Any, ctx: LoadContext) -> int:
+        in_range = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        in_range = in_range and (high is None or value <= high)
+        limits = f"at least {low}" if high is None else f"between {low} and {high}"
+        _want(key, in_range, f"an integer {limits}", value)
+        return int(value)
+
+    return check
+
+
+def number(low: float) -> Check:
+    """A number (integer or float) of at least ``low``."""
+
+    def check(key: str, value: Any, ctx: LoadContext) -> float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= low
+        _want(key, ok, f"a number of at least {low}", value)
+        return float(value)
+
+    return check
+
+
+def choice(*options: str) -> Check:
+    """One of a fixed set of strings."""
+
+    def check(key: str, value: Any, ctx: LoadContext) -> str:
+        _want(key, value in options, "one of " + ", ".join(map(repr, options)), value)
+        return str(value)
+
+    return check
+
+
+def text_list(key: str, value: Any, ctx: LoadContext) -> tuple[str, ...]:
+    """A list of non-empty strings."""
+    ok = isinstance(value, list | tuple) and all(isinstance(v, str) and v.strip() for v in value)
+    _want(key, ok, "a list of non-empty strings", value)
+    return tuple(v.strip() for v in value)
+
+
+def choice_list(*options: str) -> Check:
+    """A non-empty list whose items are each one of ``options``, without repeats."""
+
+    def check(key: str, value: Any, ctx: LoadContext) -> tuple[str, ...]:
+        items = text_list(key, value, ctx)
+        bad = [v for v in items if v not in options]
+        _want(key, not bad, "a list of " + ", ".join(map(repr, options)), value)
+        _want(key, bool(items) and len(set(items)) == len(items), "a non-empty list, no repeats", value)
+        return items
+
+    return check
+
+
+def url(*schemes: str) -> Check:
+    """An absolute URL with one of ``schemes``."""
+
+    def check(key: str, value: Any, ctx: LoadContext) -> str:
+        _want(key, isinstance(value, str), "a URL", value)
+        parts = urlsplit(value)
+        wanted = "an absolute " + " or ".join(schemes) + " URL"
+        _want(key, parts.scheme in schemes and bool(parts.netloc), wanted, value)
+        return str(value)
+
+    return check
+
+
+def url_list(*schemes: str) -> Check:
+    """A list of absolute URLs."""
+    one = url(*schemes)
+
+    def check(key: str, value: Any, ctx: LoadContext) -> tuple[str, ...]:
+        _want(key, isinstance(value, list | tuple), "a list of URLs", value)
+        return tuple(one(f"{key}[{i}]", v, ctx) for i, v in enumerate(value))
+
+    return check
+
+
+def path(key: str, value: Any, ctx: LoadContext) -> Path:
+    """A file system path; a relative one starts at the config file's folder."""
+    _want(key, isinstance(value, str) and value != "", "a path", value)
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else ctx.root / p
+
+
+def timezone(key: str, value: Any, ctx: LoadContext) -> str:
+    """An IANA time zone name such as Europe/Istanbul."""
+    _want(key, isinstance(value, str), "an IANA time zone name", value)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(key, f"unknown time zone {value!r} (wanted e.g. 'Europe/Istanbul')") from exc
+    return str(value)
+
+
+def language(key: str, value: Any, ctx: LoadContext) -> str:
+    """A BCP 47 language tag such as en or tr-TR."""
+    _want(key, isinstance(value, str) and bool(LANGUAGE_TAG.match(value)), "a language tag like 'en'", value)
+    return str(value)
+
+
+def env_name(key: str, value: Any, ctx: LoadContext) -> str:
+    """The name of an environment variable (the variable holds the secret); "" = unset."""
+    ok = value == "" or (isinstance(value, str) and bool(ENV_NAME.match(value)))
+    _want(key, ok, "the name of an environment variable (not the secret itself)", value)
+    return str(value)
+
+
+def database_url(key: str, value: Any, ctx: LoadContext) -> str:
+    """A SQLAlchemy URL; a relative SQLite path starts at the config file's folder."""
+    _want(key, isinstance(value, str) and "://" in value, "a database URL like sqlite:///syndicate.db", value)
+    scheme = value.split("://", 1)[0]
+    ok = scheme == "sqlite" or scheme.startswith("postgresql")
+    _want(key, ok, "a sqlite:/// or postgresql:// URL", value)
+    if scheme == "sqlite" and value.startswith("sqlite:///") and not value.startswith("sqlite:////"):
+        relative = value.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            return f"sqlite:///{ctx.root / relative}"
+    return str(value)
+
+
+# -- the settings, section by section --
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """``[site]``: who publishes, and the terms every copy carries."""
+
+    title: str = setting("Name of the organisation; feed title and mail sender name.", check=text)
+    url: str = setting("Public home page; canonical links default to pages under it.", check=url("http", "https"))
+    language: str = setting("Default language of statements (BCP 47 tag).", "en", language)
+    timezone: str = setting("Time zone for front-matter times without one, and digests.", "UTC", timezone)
+    author: str = setting("Default author of statements (defaults to the title).", "", any_text)
+    rights: str = setting("Rights text carried by every feed entry and partner push.", "", any_text)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The site's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def host(self) -> str:
+        """Host name of the site URL, the authority of every ``tag:`` id."""
+        return urlsplit(self.url).hostname or "localhost"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """``[source]``: where statements come from."""
+
+    type: str = setting(
+        "'files' (a folder of Markdown/HTML) or 'feed' (an RSS/Atom URL).", "files", choice("files", "feed")
+    )
+    path: Path = setting("Folder of statement files (type = 'files').", "statements", path)
+    url: str = setting("Feed to ingest (type = 'feed').", "", any_text)
+    timeout_seconds: float = setting("Connect and read timeout when fetching the feed.", 10.0, number(0.1))
+    max_bytes: int = setting(
+        "Largest statement file read; bigger files are reported and skipped.", 1_000_000, integer(1)
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """``[database]``: the store."""
+
+    url: str = setting(
+        "SQLAlchemy URL: sqlite:///file.db (beside config.toml) or postgresql://...",
+        "sqlite:///syndicate.db",
+        database_url,
+    )
+    url_env: str = setting("Environment variable holding the URL instead (for passwords).", "", env_name)
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    """``[feeds]``: the feed files written."""
+
+    dir: Path = setting("Folder the feeds are written to.", "feeds", path)
+    base_url: str = setting("Public URL of that folder (defaults to <site.url>/feeds/).", "", any_text)
+    items: int = setting("Entries per feed document and per archive page.", 50, integer(1, 1000))
+    formats: tuple[str, ...] = setting(
+        "Formats to write: 'atom', 'rss', 'json'.", ("atom", "rss", "json"), choice_list("atom", "rss", "json")
+    )
+    by_language: bool = setting("Also write one feed per language.", True, boolean)
+    by_category: bool = setting("Also write one feed per category.", True, boolean)
+    full_content: bool = setting("Entries carry the full text (false: the summary only).", True, boolean)
+    hubs: tuple[str, ...] = setting(
+        "WebSub hub URLs to announce and ping after a feed changes.", (), url_list("http", "https")
+    )
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """``[scheduler]``: the daemon's rhythm."""
+
+    poll_seconds: int = setting("Seconds between ticks of the daemon.", 60, integer(1))
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    """``[templates]``: where the Jinja2 templates live."""
+
+    dir: Path = setting("Folder of templates (feeds/, email/, web/).", "templates", path)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole checked configuration; built once, passed down, never changed."""
+
+    root: Path
+    site: SiteConfig = section(SiteConfig, "Who publishes.")
+    source: SourceConfig = section(SourceConfig, "Where statements come from.")
+    database: DatabaseConfig = section(DatabaseConfig, "The store.")
+    feeds: FeedsConfig = section(FeedsConfig, "The feed files.")
+    scheduler: SchedulerConfig = section(SchedulerConfig, "The daemon's rhythm.")
+    templates: TemplatesConfig = section(TemplatesConfig, "Template folder.")
+
+    @property
+    def feeds_base_url(self) -> str:
+        """Public URL of the feeds folder, always ending in a slash."""
+        base = self.feeds.base_url or self.site.url.rstrip("/") + "/feeds/"
+        return base if base.endswith("/") else base + "/"
+
+    def secret(self, env_key: str, variable: str) -> str:
+        """Read the secret held by ``variable``; ``env_key`` names the setting."""
+        value = os.environ.get(variable, "")
+        if not value:
+            raise ConfigError(env_key, f"environment variable {variable} is not set")
+        return value
+
+    def database_url(self) -> str:
+        """The database URL, read from the environment when ``url_env`` is set."""
+        if self.database.url_env:
+            raw = self.secret("database.url_env", self.database.url_env)
+            return database_url("database.url_env", raw, LoadContext(self.root))
+        return self.database.url
+
+
+# -- loading --
+
+
+def load(path: Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read ``path`` (TOML), apply ``overrides`` ({"feeds.dir": ...}) and check it all."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "file not found (use --config or SYNDICATE_CONFIG)") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    return from_mapping(raw, path.resolve().parent)
+
+
+def from_mapping(raw: Mapping[str, Any], root: Path) -> Config:
+    """Check a parsed TOML document and build the frozen :class:`Config`."""
+    ctx = LoadContext(root)
+    values = _load_section(Config, raw, "", ctx, skip=("root",))
+    config = Config(root=root, **values)
+    _check_across(config)
+    return config
+
+
+def _load_section(
+    cls: type[Any], raw: Any, prefix: str, ctx: LoadContext, skip: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(prefix.rstrip(".") or "(top)", f"wanted a table, got {raw!r}")
+    fields = [f for f in dataclasses.fields(cls) if f.name not in skip]
+    _reject_unknown(raw, [f.name for f in fields], prefix)
+    return {f.name: _load_field(f, raw, prefix, ctx) for f in fields}
+
+
+def _load_field(f: dataclasses.Field[Any], raw: Mapping[str, Any], prefix: str, ctx: LoadContext) -> Any:
+    key = prefix + f.name
+    if "section" in f.metadata:
+        sub = f.metadata["section"]
+        return sub(**_load_section(sub, raw.get(f.name, {}), key + ".", ctx))
+    if "table_list" in f.metadata:
+        return _load_table_list(f.metadata["table_list"], raw.get(f.name, []), key, ctx)
+    value = raw.get(f.name, f.metadata["default"])
+    if value is REQUIRED:
+        raise ConfigError(key, "is required")
+    return f.metadata["check"](key, value, ctx)
+
+
+def _load_table_list(cls: type[Any], raw: Any, key: str, ctx: LoadContext) -> tuple[Any, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(key, f"wanted an array of tables ([[{key}]]), got {raw!r}")
+    return tuple(cls(**_load_section(cls, item, f"{key}[{i}].", ctx)) for i, item in enumerate(raw))
+
+
+def _reject_unknown(raw: Mapping[str, Any], known: list[str], prefix: str) -> None:
+    for name in raw:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else f"; known keys: {', '.join(known)}"
+            raise ConfigError(prefix + name, "unknown key" + hint)
+
+
+def _check_across(config: Config) -> None:
+    """Rules that involve more than one setting."""
+    if config.source.type == "feed":
+        url("http", "https")("source.url", config.source.url, LoadContext(config.root))
+    if config.feeds.base_url:
+        url("http", "https")("feeds.base_url", config.feeds.base_url, LoadContext(config.root))
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for name in parents:
+        raw = raw.setdefault(name, {})
+    raw[last] = value
+
+
+def documented_settings(cls: type[Any] = Config, prefix: str = "") -> Iterator[tuple[str, Any, str]]:
+    """Every setting as (dotted key, default, help), for docs and their test."""
+    for f in dataclasses.fields(cls):
+        if "section" in f.metadata:
+            yield from documented_settings(f.metadata["section"], f"{prefix}{f.name}.")
+        elif "table_list" in f.metadata:
+            yield from documented_settings(f.metadata["table_list"], f"{prefix}{f.name}[].")
+        elif "help" in f.metadata:
+            default = f.metadata["default"]
+            yield prefix + f.name, None if default is REQUIRED else default, f.metadata["help"]

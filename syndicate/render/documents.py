@@ -1,0 +1,166 @@
+"""Feed documents as bytes: a feed-level frame from feedgen, the entries, the archive links.
+
+The same records always give the same bytes: nothing here reads the clock, and
+a document's ``updated`` is its newest entry's real change.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from syndicate import __version__
+from syndicate.config import Config
+from syndicate.model import Revision
+from syndicate.render.entries import ATOM, DC, HISTORY, TOMBSTONES, EntryRenderer
+from syndicate.render.layout import Document, FeedSpec, Record, newest_first
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+CONTENT_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
+GENERATOR_URI = "https://github.com/syndicate/syndicate"
+
+
+@dataclass
+class DocumentRenderer:
+    """Turns a :class:`Document` and its revisions into the bytes of one file."""
+
+    config: Config
+    entries: EntryRenderer
+
+    def render(self, doc: Document, fmt: str, revisions: dict[int, Revision]) -> bytes:
+        """The document in ``fmt``: ``atom``, ``rss`` or ``json``."""
+        shown = [(r, revisions[r.seq]) for r in newest_first(doc.records)]
+        make = {"atom": self._atom, "rss": self._rss, "json": self._json}[fmt]
+        return make(doc, shown)
+
+    def url(self, path: str) -> str:
+        """Public URL of a file under ``feeds.dir``."""
+        return self.config.feeds_base_url + quote(path, safe="/")
+
+    def title(self, feed: FeedSpec) -> str:
+        """The feed's title as readers see it."""
+        site = self.config.site.title
+        if feed.category:
+            return f"{site}: {feed.category}"
+        return f"{site} ({feed.lang})" if feed.lang else site
+
+    def _links(self, doc: Document, fmt: str) -> list[tuple[str, str, str]]:
+        """(rel, href, type) of the feed-level links: self, hubs, archive neighbours."""
+        kind = CONTENT_TYPES[fmt]
+        links = [("self", self.url(doc.path(fmt)), kind)]
+        links += [("hub", hub, "") for hub in self.config.feeds.hubs]
+        if doc.kind != "subscription":
+            links.append(("current", self.url(doc.feed.path(fmt)), kind))
+        if doc.prev_page:
+            links.append(("prev-archive", self.url(doc.feed.path(fmt, doc.prev_page)), kind))
+        if doc.next_page:
+            links.append(("next-archive", self.url(doc.feed.path(fmt, doc.next_page)), kind))
+        return links
+
+    @staticmethod
+    def _updated(shown: list[tuple[Record, Revision]]) -> datetime:
+        return max((rev.updated for _, rev in shown), default=EPOCH)
+
+    def _frame(self, doc: Document, fmt: str, updated: datetime) -> FeedGenerator:
+        site = self.config.site
+        fg = FeedGenerator()
+        fg.id(self.url(doc.feed.path(fmt)))
+        fg.title(self.title(doc.feed))
+        fg.description(f"Statements published by {site.title}")
+        fg.author({"name": site.author or site.title})
+        fg.link(href=site.url, rel="alternate", type="text/html")
+        fg.link(href=self.url(doc.path(fmt)), rel="self", type=CONTENT_TYPES[fmt])
+        fg.language(doc.feed.lang or site.language)
+        fg.updated(updated.astimezone(site.tz))
+        fg.generator("syndicate", version=__version__, uri=GENERATOR_URI)
+        if site.rights:
+            fg.rights(site.rights)
+        return fg
+
+    def _atom(self, doc: Document, shown: list[tuple[Record, Revision]]) -> bytes:
+        updated = self._updated(shown)
+        frame = etree.fromstring(self._frame(doc, "atom", updated).atom_str())
+        root = _renamespaced(frame, {None: ATOM, "at": TOMBSTONES, "fh": HISTORY})
+        for link in root.findall(f"{{{ATOM}}}link"):
+            root.remove(link)
+        position = next(i for i, child in enumerate(root) if child.tag == f"{{{ATOM}}}updated") + 1
+        for rel, href, kind in reversed(self._links(doc, "atom")):
+            root.insert(position, _link(f"{{{ATOM}}}link", rel, href, kind))
+        root.insert(position, _link(f"{{{ATOM}}}link", "alternate", self.config.site.url, "text/html"))
+        if doc.kind == "sealed":
+            etree.SubElement(root, f"{{{HISTORY}}}archive")
+        for record, revision in shown:
+            if record.tombstone:
+                root.append(self.entries.tombstone(revision))
+            else:
+                root.append(copy.deepcopy(self.entries.entry(revision, "atom")))
+        return _xml(root)
+
+    def _rss(self, doc: Document, shown: list[tuple[Record, Revision]]) -> bytes:
+        updated = self._updated(shown)
+        frame = etree.fromstring(self._frame(doc, "rss", updated).rss_str())
+        root = _renamespaced(
+            frame, {"atom": ATOM, "content": "http://purl.org/rss/1.0/modules/content/", "dc": DC, "fh": HISTORY}
+        )
+        channel = root.find("channel")
+        assert channel is not None
+        for link in channel.findall(f"{{{ATOM}}}link"):
+            channel.remove(link)
+        for rel, href, kind in self._links(doc, "rss"):
+            channel.append(_link(f"{{{ATOM}}}link", rel, href, kind))
+        if doc.kind == "sealed":
+            etree.SubElement(channel, f"{{{HISTORY}}}archive")
+        for record, revision in shown:
+            if not record.tombstone:
+                channel.append(copy.deepcopy(self.entries.entry(revision, "rss")))
+        return _xml(root)
+
+    def _json(self, doc: Document, shown: list[tuple[Record, Revision]]) -> bytes:
+        site = self.config.site
+        links = {rel: href for rel, href, _ in self._links(doc, "json")}
+        feed: dict[str, Any] = {
+            "version": JSON_FEED_VERSION,
+            "title": self.title(doc.feed),
+            "home_page_url": site.url,
+            "feed_url": links["self"],
+            "description": f"Statements published by {site.title}",
+            "language": doc.feed.lang or site.language,
+            "authors": [{"name": site.author or site.title}],
+        }
+        if self.config.feeds.hubs:
+            feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in self.config.feeds.hubs]
+        if "prev-archive" in links:
+            feed["next_url"] = links["prev-archive"]
+        feed["items"] = [self.entries.entry(rev, "json") for record, rev in shown if not record.tombstone]
+        feed["_syndicate"] = {"updated": self._updated(shown).astimezone(site.tz).isoformat(), "archive": links}
+        return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def _renamespaced(frame: etree._Element, nsmap: dict[str | None, str]) -> etree._Element:
+    """The same element, declaring every namespace the document will use once, at the root."""
+    root = etree.Element(frame.tag, nsmap=nsmap)  # type: ignore[arg-type]
+    for name, value in frame.attrib.items():
+        root.set(name, value)
+    root.text = frame.text
+    root.extend(list(frame))
+    return root
+
+
+def _link(tag: str, rel: str, href: str, kind: str) -> etree._Element:
+    element = etree.Element(tag, rel=rel, href=href)
+    if kind:
+        element.set("type", kind)
+    return element
+
+
+def _xml(root: etree._Element) -> bytes:
+    etree.cleanup_namespaces(root, top_nsmap=root.nsmap)  # type: ignore[arg-type]
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -1,0 +1,128 @@
+"""Render every feed document whose inputs changed, and write the ones whose bytes changed.
+
+Work grows with the change, not with the archive: a document is rendered only
+when the records it shows (or the settings that shape it) differ from what it
+was last made from, and a sealed archive page is never rendered again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syndicate.config import Config
+from syndicate.model import Revision
+from syndicate.render.documents import DocumentRenderer
+from syndicate.render.layout import Document, FeedSpec, Record, build_logs, documents
+from syndicate.render.writer import write_if_changed
+from syndicate.store import feeds as feed_store
+from syndicate.store import statements as statement_store
+from syndicate.store.db import Database
+from syndicate.store.feeds import Written
+
+log = logging.getLogger(__name__)
+
+# Bump when the rendering code changes what it writes, so every open document is made again.
+RENDER_VERSION = 1
+
+
+@dataclass
+class FeedReport:
+    """What a build did: files written, documents left as they were, and feeds that changed."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: int = 0
+    changed_topics: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One document in one format that must be rendered."""
+
+    doc: Document
+    fmt: str
+    path: str
+    inputs: str
+
+
+class FeedBuilder:
+    """Keeps the files under ``feeds.dir`` in step with the revision log."""
+
+    def __init__(self, config: Config, db: Database, renderer: DocumentRenderer) -> None:
+        self.config = config
+        self.db = db
+        self.renderer = renderer
+        self.settings = settings_digest(config, renderer)
+
+    def build(self, now: datetime) -> FeedReport:
+        """Bring every feed document up to date; owe hubs a ping for each changed feed."""
+        report = FeedReport()
+        with self.db.read() as conn:
+            heads = statement_store.revision_heads(conn)
+            known = feed_store.written(conn)
+        logs = build_logs(heads, self.config.feeds.by_language, self.config.feeds.by_category)
+        jobs = [job for feed in logs.feeds() for job in self._jobs(logs.records[feed.key], feed, known, report)]
+        with self.db.read() as conn:
+            revisions = statement_store.load_revisions(conn, {r.seq for job in jobs for r in job.doc.records})
+        done = [self._run(job, revisions, report) for job in jobs]
+        with self.db.exclusive("syndicate-feeds") as conn:
+            feed_store.record_written(conn, done, now)
+            feed_store.owe_pings(conn, self.config.feeds.hubs, report.changed_topics, now)
+        return report
+
+    def _jobs(self, records: list[Record], feed: FeedSpec, known: dict[str, Written], report: FeedReport) -> list[Job]:
+        jobs = []
+        for doc in documents(feed, records, self.config.feeds.items):
+            for fmt in self.config.feeds.formats:
+                path = doc.path(fmt)
+                inputs = self._inputs(doc, fmt)
+                before = known.get(path)
+                if before and self._on_disk(path, before) and (before.inputs == inputs or doc.kind == "sealed"):
+                    report.skipped += 1
+                else:
+                    jobs.append(Job(doc, fmt, path, inputs))
+        return jobs
+
+    def _on_disk(self, path: str, before: Written) -> bool:
+        try:
+            return (self.config.feeds.dir / path).stat().st_size == before.size
+        except FileNotFoundError:
+            return False
+
+    def _inputs(self, doc: Document, fmt: str) -> str:
+        shape: list[object] = [self.settings, fmt, doc.kind, doc.page, doc.prev_page, doc.next_page, doc.feed.key]
+        shape.append([(r.seq, r.tombstone) for r in doc.records])
+        return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
+
+    def _run(self, job: Job, revisions: dict[int, Revision], report: FeedReport) -> Written:
+        data = self.renderer.render(job.doc, job.fmt, revisions)
+        if write_if_changed(self.config.feeds.dir / job.path, data):
+            report.written.append(job.path)
+            log.info("wrote %s", job.path)
+            if job.doc.kind == "subscription":
+                report.changed_topics.append(self.renderer.url(job.path))
+        else:
+            report.unchanged += 1
+        return Written(job.path, job.inputs, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def settings_digest(config: Config, renderer: DocumentRenderer) -> str:
+    """Digest of every setting and template that shapes a feed document's bytes."""
+    feeds = config.feeds
+    shape = {
+        "version": RENDER_VERSION,
+        "site": [config.site.title, config.site.url, config.site.language, config.site.timezone],
+        "more": [config.site.author, config.site.rights, config.feeds_base_url],
+        "feeds": [feeds.items, feeds.full_content, list(feeds.hubs)],
+        "templates": [renderer.entries.attribution_html.filename, renderer.entries.attribution_text.filename],
+    }
+    text = json.dumps(shape, sort_keys=True)
+    for template in (renderer.entries.attribution_html, renderer.entries.attribution_text):
+        if template.filename:
+            with open(template.filename, "rb") as handle:
+                text += hashlib.sha256(handle.read()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,138 @@
+"""Which feeds exist, what each one holds, and how it is cut into documents (no I/O).
+
+Every feed (site-wide, per language, per category) is a filter over the one
+log of revisions. A statement that leaves a feed (retracted, or moved to
+another category) leaves a tombstone there. Each feed's log is cut into
+archive pages of ``items`` entries (RFC 5005): a full page is sealed and never
+changes; the page still filling is "open"; the subscription document carries
+the newest ``items`` entries and links to the newest sealed page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from syndicate.model import Change
+from syndicate.text import slugify
+
+FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
+ARCHIVE_NAMES = {"atom": "atom-{page}.xml", "rss": "rss-{page}.xml", "json": "feed-{page}.json"}
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed: a filter over the revision log and the folder its documents go to."""
+
+    key: str
+    folder: str
+    lang: str | None = None
+    category: str | None = None
+
+    def path(self, fmt: str, page: int | None = None) -> str:
+        """Path (relative to ``feeds.dir``) of the subscription document, or of archive ``page``."""
+        name = FILE_NAMES[fmt] if page is None else "archive/" + ARCHIVE_NAMES[fmt].format(page=page)
+        return f"{self.folder}/{name}" if self.folder else name
+
+
+SITE = FeedSpec("site", "")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One line of a feed's log: a revision shown as an entry, or a tombstone."""
+
+    seq: int
+    statement_id: str
+    tombstone: bool = False
+
+
+@dataclass(frozen=True)
+class Document:
+    """One feed document to write: which records, and how it links to its neighbours."""
+
+    feed: FeedSpec
+    kind: str  # "subscription", "sealed" or "open"
+    page: int | None
+    records: tuple[Record, ...]
+    prev_page: int | None = None
+    next_page: int | None = None
+
+    def path(self, fmt: str) -> str:
+        """Where this document is written for ``fmt``."""
+        return self.feed.path(fmt, self.page)
+
+
+@dataclass
+class Logs:
+    """Every feed's log, built in one pass over the revision heads."""
+
+    specs: dict[str, FeedSpec] = field(default_factory=dict)
+    records: dict[str, list[Record]] = field(default_factory=dict)
+
+    def feeds(self) -> list[FeedSpec]:
+        """Feeds in a stable order: site first, then languages, then categories."""
+        return sorted(self.specs.values(), key=lambda s: (s.key != "site", s.key))
+
+
+def build_logs(heads: Iterable[Sequence[Any]], by_language: bool, by_category: bool) -> Logs:
+    """Cut the revision log (seq, statement_id, change, lang, categories) into per-feed logs."""
+    logs = Logs()
+    logs.specs[SITE.key] = SITE
+    logs.records[SITE.key] = []
+    member_of: dict[str, set[str]] = {}
+    for seq, statement_id, change, lang, categories in heads:
+        now_in: set[str] = set()
+        if change != Change.RETRACTED:
+            now_in = {spec.key for spec in _feeds_of(lang, categories, by_language, by_category, logs)}
+        for key in sorted(now_in):
+            logs.records[key].append(Record(seq, statement_id))
+        for key in sorted(member_of.get(statement_id, set()) - now_in):
+            logs.records[key].append(Record(seq, statement_id, tombstone=True))
+        member_of[statement_id] = now_in
+    return logs
+
+
+def _feeds_of(lang: str, categories: Sequence[str], by_language: bool, by_category: bool, logs: Logs) -> list[FeedSpec]:
+    specs = [SITE]
+    if by_language:
+        specs.append(FeedSpec(f"lang:{lang}", f"lang/{lang}", lang=lang))
+    if by_category:
+        specs.extend(FeedSpec(f"category:{slugify(c)}", f"category/{slugify(c)}", category=c) for c in categories)
+    for spec in specs:
+        if spec.key not in logs.specs:
+            logs.specs[spec.key] = spec
+            logs.records[spec.key] = []
+    return specs
+
+
+def documents(feed: FeedSpec, records: Sequence[Record], items: int) -> list[Document]:
+    """The documents of one feed: sealed pages, the open page, and the subscription document."""
+    sealed = len(records) // items
+    docs = [
+        Document(feed, "sealed", page, tuple(records[(page - 1) * items : page * items]), _prev(page), page + 1)
+        for page in range(1, sealed + 1)
+    ]
+    if sealed:
+        # The page still filling, reached by the newest sealed page's next-archive link.
+        open_page = sealed + 1
+        docs.append(Document(feed, "open", open_page, tuple(records[sealed * items :]), _prev(open_page)))
+    newest = tuple(records[-items:])
+    docs.append(Document(feed, "subscription", None, newest, sealed or None))
+    return docs
+
+
+def _prev(page: int) -> int | None:
+    return page - 1 if page > 1 else None
+
+
+def newest_first(records: Iterable[Record]) -> list[Record]:
+    """One record per statement (its newest), newest first: what a document shows."""
+    seen: set[str] = set()
+    shown: list[Record] = []
+    for record in sorted(records, key=lambda r: r.seq, reverse=True):
+        if record.statement_id not in seen:
+            seen.add(record.statement_id)
+            shown.append(record)
+    return shown

@@ -1,0 +1,223 @@
+"""Read one statement file into a :class:`Statement`, or say exactly why not.
+
+Every rule an input can break is reported as a :class:`Problem` naming the
+file and line; errors skip the file, warnings let it through (cleaned).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from email.utils import parsedate_to_datetime
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from markdown_it import MarkdownIt
+
+from syndicate.config import LANGUAGE_TAG, SiteConfig
+from syndicate.model import Problem, Severity, Statement
+from syndicate.sources.frontmatter import Document, FrontMatterError, split
+from syndicate.text import XML_ILLEGAL, excerpt_words, html_to_text, one_line, slugify
+
+KNOWN_KEYS = (
+    "title", "published", "id", "lang", "categories", "author", "summary",
+    "canonical_url", "draft", "retracted", "updated", "translation_of",
+)  # fmt: skip
+SUMMARY_WORDS = 40
+_ID = re.compile(r"^[\w][\w.-]*$")
+
+
+class Invalid(Exception):
+    """One front-matter value is wrong; the file is skipped."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+@dataclass
+class Reader:
+    """Turns the bytes of statement files into statements, for one site's defaults."""
+
+    site: SiteConfig
+    markdown: MarkdownIt = field(default_factory=lambda: MarkdownIt("commonmark", {"html": True}).enable("table"))
+
+    def read(self, ref: str, data: bytes, fingerprint: str = "") -> tuple[Statement | None, list[Problem]]:
+        """Parse ``data`` read from ``ref`` (a path relative to the statements folder)."""
+        problems: list[Problem] = []
+        try:
+            text = self._decode(ref, data, problems)
+            doc = split(text)
+            statement = self._build(ref, doc, fingerprint, problems)
+        except FrontMatterError as exc:
+            return None, [*problems, Problem(ref, exc.message, exc.line)]
+        except Invalid as exc:
+            return None, [*problems, Problem(ref, exc.message, doc.line_of(exc.key))]
+        return statement, problems
+
+    def _decode(self, ref: str, data: bytes, problems: list[Problem]) -> str:
+        if not data.strip():
+            raise FrontMatterError("file is empty", 1)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            byte = data[exc.start : exc.start + 1].hex()
+            raise FrontMatterError(
+                f"not UTF-8: byte 0x{byte} cannot be decoded (save the file as UTF-8)", line
+            ) from exc
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return self._strip_illegal(ref, text, problems)
+
+    @staticmethod
+    def _strip_illegal(ref: str, text: str, problems: list[Problem]) -> str:
+        found = XML_ILLEGAL.search(text)
+        if not found:
+            return text
+        count = len(XML_ILLEGAL.findall(text))
+        line = text.count("\n", 0, found.start()) + 1
+        message = f"removed {count} control character(s) that XML does not allow (first: U+{ord(found.group()):04X})"
+        problems.append(Problem(ref, message, line, Severity.WARNING))
+        return XML_ILLEGAL.sub("", text)
+
+    def _build(self, ref: str, doc: Document, fingerprint: str, problems: list[Problem]) -> Statement:
+        meta = doc.meta
+        for key in meta:
+            if key not in KNOWN_KEYS:
+                close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                message = f"unknown front-matter key '{key}'{hint}; ignored"
+                problems.append(Problem(ref, message, doc.line_of(key), Severity.WARNING))
+        statement_id = self._id(ref, meta)
+        body_html, body_text = self._body(ref, doc.body)
+        if not body_text.strip():
+            problems.append(Problem(ref, "statement has no body", doc.body_line, Severity.WARNING))
+        return Statement(
+            id=statement_id,
+            title=self._title(ref, doc, problems),
+            published=self._time(meta, "published", required=True),  # type: ignore[arg-type]
+            updated=self._time(meta, "updated", required=False),
+            lang=self._lang(meta),
+            author=_text(meta, "author") or self.site.author or self.site.title,
+            canonical_url=self._canonical(meta, statement_id),
+            body_html=body_html,
+            body_text=body_text,
+            summary=one_line(_text(meta, "summary")) or excerpt_words(html_to_text(body_html), SUMMARY_WORDS),
+            categories=_categories(meta),
+            draft=_flag(meta, "draft"),
+            retracted=_flag(meta, "retracted"),
+            translation_of=_text(meta, "translation_of") or None,
+            source_ref=ref,
+            fingerprint=fingerprint,
+            id_line=doc.key_lines.get("id"),
+        )
+
+    def _id(self, ref: str, meta: dict[str, Any]) -> str:
+        if "id" not in meta:
+            return slugify(PurePosixPath(ref).stem)
+        value = meta["id"]
+        if not isinstance(value, str | int) or not _ID.match(str(value)):
+            raise Invalid("id", f"id {value!r} must be letters, digits, '.', '-' or '_' (it appears in URLs)")
+        return str(value)
+
+    @staticmethod
+    def _title(ref: str, doc: Document, problems: list[Problem]) -> str:
+        value = doc.meta.get("title")
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid("title", "title is required" if value is None else f"title must be text, not {value!r}")
+        if "\n" in value.strip():
+            problems.append(
+                Problem(ref, "title has a line break; joined into one line", doc.line_of("title"), Severity.WARNING)
+            )
+        return one_line(value)
+
+    def _time(self, meta: dict[str, Any], key: str, *, required: bool) -> datetime | None:
+        if key not in meta:
+            if required:
+                raise Invalid(key, f"{key} is required (a date-time such as 2013-09-12T10:00:00+03:00)")
+            return None
+        return to_datetime(meta[key], self.site.tz, key)
+
+    def _lang(self, meta: dict[str, Any]) -> str:
+        value = meta.get("lang", self.site.language)
+        if not isinstance(value, str) or not LANGUAGE_TAG.match(value):
+            raise Invalid("lang", f"lang {value!r} is not a language tag such as 'en' or 'tr'")
+        return value
+
+    def _canonical(self, meta: dict[str, Any], statement_id: str) -> str:
+        if "canonical_url" not in meta:
+            return f"{self.site.url.rstrip('/')}/statements/{statement_id}"
+        value = meta["canonical_url"]
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise Invalid("canonical_url", f"canonical_url {value!r} must be an absolute http(s) URL")
+        return str(value)
+
+    def _body(self, ref: str, body: str) -> tuple[str, str]:
+        """HTML for feeds and the text part for mail, both from the source."""
+        if ref.endswith(".html"):
+            return body.strip() + "\n" if body.strip() else "", html_to_text(body)
+        html = self.markdown.render(body)
+        return html, markdown_to_text(body)
+
+
+def to_datetime(value: Any, tz: ZoneInfo, key: str) -> datetime:
+    """A front-matter date or date-time as an aware datetime; the site's zone when none is given."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    elif isinstance(value, str):
+        moment = _parse_time_text(value.strip(), key)
+    else:
+        raise Invalid(key, f"{key} {value!r} is not a date-time")
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _parse_time_text(value: str, key: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.replace(" ", "T", 1) if len(value) > 10 else value)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        wanted = "an ISO 8601 date-time such as 2013-09-12T10:00:00+03:00"
+        raise Invalid(key, f"{key} {value!r} is not a date-time (wanted {wanted})") from None
+
+
+def markdown_to_text(source: str) -> str:
+    """The text part of a mail, written from the Markdown source: readable as it is."""
+    lines = [line.rstrip() for line in source.strip().split("\n")]
+    text = "\n".join(lines)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    # Inline links read better as "text <url>" than as Markdown syntax.
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 <\2>", text)
+
+
+def _text(meta: dict[str, Any], key: str) -> str:
+    value = meta.get(key, "")
+    if not isinstance(value, str):
+        raise Invalid(key, f"{key} must be text, not {value!r}")
+    return value.strip()
+
+
+def _flag(meta: dict[str, Any], key: str) -> bool:
+    value = meta.get(key, False)
+    if not isinstance(value, bool):
+        raise Invalid(key, f"{key} must be true or false, not {value!r}")
+    return value
+
+
+def _categories(meta: dict[str, Any]) -> tuple[str, ...]:
+    value = meta.get("categories", [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise Invalid("categories", f"categories must be a list of names, not {value!r}")
+    return tuple(dict.fromkeys(one_line(v) for v in value))

@@ -1,0 +1,39 @@
+"""What ``syndicate status`` reports, gathered from the store in one place (CLI and web share it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from syndicate.app import App
+from syndicate.model import State
+from syndicate.store import feeds, meta, statements
+from syndicate.store.schema import statements as statements_table
+
+
+def gather(app: App) -> dict[str, Any]:
+    """Statements by state, last tick, next embargo, pings owed; stable keys for ``--json``."""
+    with app.db.read() as conn:
+        status: dict[str, Any] = {
+            "statements": statements.counts_by_state(conn),
+            "last_tick": meta.get(conn, "last_tick"),
+            "next_embargo": _next_embargo(conn),
+            "pings_pending": feeds.pending_pings(conn),
+        }
+    for stage in app.stages:
+        describe = getattr(stage, "status", None)
+        if describe is not None:
+            status.update(describe())
+    return status
+
+
+def _next_embargo(conn: Any) -> dict[str, str] | None:
+    query = (
+        select(statements_table.c.id, statements_table.c.published)
+        .where(statements_table.c.state == State.SCHEDULED)
+        .order_by(statements_table.c.published, statements_table.c.id)
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return {"statement": row.id, "at": row.published.isoformat()} if row else None

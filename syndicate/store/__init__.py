@@ -1,0 +1,6 @@
+"""The store: SQLAlchemy Core on SQLite (the default) or PostgreSQL."""
+
+from syndicate.store.db import Database
+from syndicate.store.schema import migrate
+
+__all__ = ["Database", "migrate"]

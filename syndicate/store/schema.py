@@ -1,0 +1,145 @@
+"""The tables, their version, and how an older database is upgraded in place.
+
+A new database is created at the newest version in one step. An older one is
+walked forward one numbered upgrade at a time, each in the same transaction
+as its version bump, under an exclusive lock so two nodes starting together
+upgrade once. A test checks that an upgraded database equals a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from syndicate.errors import StoreError
+from syndicate.store.db import Database, UTCDateTime
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+statements = Table(
+    "statements",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("tag_id", String(600), nullable=False),
+    Column("source_ref", String(1000), nullable=False, index=True),
+    Column("fingerprint", String(200), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime),
+    Column("entry_updated", UTCDateTime),
+    Column("lang", String(35), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("canonical_url", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("translation_of", String(200)),
+    Column("revision", Integer, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+)
+
+# One row per change to the public record, frozen as it was: feeds (and their
+# never-changing archive pages) and partner events are rendered from these.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("statement_id", String(200), nullable=False, index=True),
+    Column("revision", Integer, nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("tag_id", String(600), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("lang", String(35), nullable=False),
+    Column("author", Text, nullable=False),
+    Column("canonical_url", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("categories", JSON, nullable=False),
+    UniqueConstraint("statement_id", "revision", name="uq_revisions_statement_revision"),
+)
+
+# What each written feed document was made from, so an unchanged one is not rendered again.
+feed_documents = Table(
+    "feed_documents",
+    metadata,
+    Column("path", String(500), primary_key=True),
+    Column("inputs", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("written_at", UTCDateTime, nullable=False),
+)
+
+# WebSub publish pings still owed to a hub; one row per (hub, topic) coalesces repeats.
+pings = Table(
+    "pings",
+    metadata,
+    Column("hub", String(500), primary_key=True),
+    Column("topic", String(500), primary_key=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+)
+
+Upgrade = Callable[[Connection], None]
+
+# UPGRADES[n] takes a database from version n to n + 1.
+UPGRADES: dict[int, Upgrade] = {}
+VERSION = 1
+
+
+def migrate(db: Database) -> int:
+    """Bring the database to :data:`VERSION`; return the version it was at."""
+    with db.exclusive("syndicate-schema") as conn:
+        found = current_version(conn)
+        if found > VERSION:
+            raise StoreError(
+                f"database {db.engine.url.render_as_string(hide_password=True)} is at schema version "
+                f"{found}, newer than this syndicate understands ({VERSION}); upgrade syndicate"
+            )
+        if found == 0:
+            metadata.create_all(conn)
+        for version in range(max(found, 1), VERSION):
+            UPGRADES[version](conn)
+        _set_version(conn, VERSION)
+    return found
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version recorded in the database; 0 for an empty one."""
+    if not inspect(conn).has_table("meta"):
+        return 0
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value) if value is not None else 0
+
+
+def _set_version(conn: Connection, version: int) -> None:
+    conn.execute(meta.delete().where(meta.c.key == "schema_version"))
+    conn.execute(meta.insert().values(key="schema_version", value=str(version)))

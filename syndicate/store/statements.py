@@ -1,0 +1,192 @@
+"""Statements and their revisions in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Row
+
+from syndicate.model import Change, Revision, State, Statement
+from syndicate.store.schema import revisions, statements
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the store holds of a statement, enough to decide what a new reading means."""
+
+    id: str
+    source_ref: str
+    content_hash: str
+    state: State
+    revision: int
+    tag_id: str
+    entry_updated: datetime | None
+
+
+def fingerprints(conn: Connection) -> dict[str, str]:
+    """ref -> fingerprint of every statement a source still holds (retracted ones are read again)."""
+    query = select(statements.c.source_ref, statements.c.fingerprint).where(statements.c.state != State.RETRACTED)
+    return dict(conn.execute(query).tuples().all())
+
+
+def index(conn: Connection) -> dict[str, Known]:
+    """Every statement the store knows, by id."""
+    cols = [
+        statements.c[name]
+        for name in ("id", "source_ref", "content_hash", "state", "revision", "tag_id", "entry_updated")
+    ]
+    return {
+        row.id: Known(
+            row.id, row.source_ref, row.content_hash, State(row.state), row.revision, row.tag_id, row.entry_updated
+        )
+        for row in conn.execute(select(*cols))
+    }
+
+
+def load(conn: Connection, ids: Iterable[str]) -> list[Statement]:
+    """Full statements for ``ids``, as last read."""
+    wanted = list(ids)
+    if not wanted:
+        return []
+    rows = conn.execute(select(statements).where(statements.c.id.in_(wanted)))
+    return [_statement(row) for row in rows]
+
+
+def due_embargoes(conn: Connection, now: datetime) -> list[str]:
+    """Ids of scheduled statements whose time has come."""
+    query = select(statements.c.id).where(statements.c.state == State.SCHEDULED, statements.c.published <= now)
+    return list(conn.scalars(query))
+
+
+def next_embargo(conn: Connection) -> datetime | None:
+    """When the next scheduled statement is due, if any."""
+    query = select(func.min(statements.c.published)).where(statements.c.state == State.SCHEDULED)
+    value: datetime | None = conn.execute(query).scalar()
+    return value
+
+
+def embargo_times(conn: Connection) -> list[datetime]:
+    """Every future publication time, for the daemon's one-off jobs."""
+    query = select(statements.c.published).where(statements.c.state == State.SCHEDULED).distinct()
+    return sorted(conn.scalars(query))
+
+
+def counts_by_state(conn: Connection) -> dict[str, int]:
+    """How many statements stand in each state (every state listed, zeros included)."""
+    counts = {state.value: 0 for state in State}
+    for state, count in conn.execute(select(statements.c.state, func.count()).group_by(statements.c.state)):
+        counts[state] = count
+    return counts
+
+
+def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Add new statements (rows as made by :func:`row`)."""
+    if rows:
+        conn.execute(statements.insert(), list(rows))
+
+
+def update(conn: Connection, statement_id: str, values: dict[str, Any]) -> None:
+    """Change a stored statement."""
+    conn.execute(statements.update().where(statements.c.id == statement_id).values(**values))
+
+
+def delete(conn: Connection, ids: Iterable[str]) -> None:
+    """Forget statements that never reached the public."""
+    wanted = list(ids)
+    if wanted:
+        conn.execute(statements.delete().where(statements.c.id.in_(wanted)))
+
+
+def row(statement: Statement, state: State, now: datetime) -> dict[str, Any]:
+    """The columns a statement is stored as (everything a later reading is compared with)."""
+    return {
+        "id": statement.id,
+        "source_ref": statement.source_ref,
+        "fingerprint": statement.fingerprint,
+        "content_hash": statement.content_hash,
+        "state": state.value,
+        "title": statement.title,
+        "published": statement.published,
+        "updated": statement.updated,
+        "lang": statement.lang,
+        "author": statement.author,
+        "canonical_url": statement.canonical_url,
+        "summary": statement.summary,
+        "body_html": statement.body_html,
+        "body_text": statement.body_text,
+        "categories": list(statement.categories),
+        "translation_of": statement.translation_of,
+        "changed_at": now,
+    }
+
+
+def add_revisions(conn: Connection, new: Sequence[dict[str, Any]]) -> None:
+    """Append revisions in the order given; their ``seq`` follows that order."""
+    if new:
+        conn.execute(revisions.insert(), list(new))
+
+
+def revision_heads(conn: Connection) -> list[Row[Any]]:
+    """(seq, statement_id, change, lang, categories) of every revision, oldest first: what feeds are cut from."""
+    cols = (revisions.c.seq, revisions.c.statement_id, revisions.c.change, revisions.c.lang, revisions.c.categories)
+    return list(conn.execute(select(*cols).order_by(revisions.c.seq)))
+
+
+def load_revisions(conn: Connection, seqs: Iterable[int]) -> dict[int, Revision]:
+    """Full revisions by seq."""
+    wanted = sorted(set(seqs))
+    found: dict[int, Revision] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for r in conn.execute(select(revisions).where(revisions.c.seq.in_(chunk))):
+            found[r.seq] = revision_from_row(r)
+    return found
+
+
+def revisions_since(conn: Connection, seq: int, limit: int = 1000) -> list[Revision]:
+    """Revisions after ``seq``, oldest first, for planners that follow the record."""
+    query = select(revisions).where(revisions.c.seq > seq).order_by(revisions.c.seq).limit(limit)
+    return [revision_from_row(r) for r in conn.execute(query)]
+
+
+def revision_from_row(r: Row[Any]) -> Revision:
+    """A stored revision as a value."""
+    return Revision(
+        seq=r.seq,
+        statement_id=r.statement_id,
+        change=Change(r.change),
+        tag_id=r.tag_id,
+        title=r.title,
+        published=r.published,
+        updated=r.updated,
+        lang=r.lang,
+        author=r.author,
+        canonical_url=r.canonical_url,
+        summary=r.summary,
+        body_html=r.body_html,
+        body_text=r.body_text,
+        categories=tuple(r.categories),
+    )
+
+
+def _statement(r: Row[Any]) -> Statement:
+    return Statement(
+        id=r.id,
+        title=r.title,
+        published=r.published,
+        updated=r.updated,
+        lang=r.lang,
+        author=r.author,
+        canonical_url=r.canonical_url,
+        summary=r.summary,
+        body_html=r.body_html,
+        body_text=r.body_text,
+        categories=tuple(r.categories),
+        translation_of=r.translation_of,
+        source_ref=r.source_ref,
+        fingerprint=r.fingerprint,
+    )
