@@ -15,16 +15,27 @@ import requests
 
 from syndicate import __version__
 from syndicate.config import Config
+from syndicate.deliver.email.compose import Composer, Signer
+from syndicate.deliver.email.sender import EmailSender
+from syndicate.deliver.email.transports import make_transport
+from syndicate.deliver.reaper import Reaper
+from syndicate.outbox import Outbox, RetryPolicy
+from syndicate.plan.editions import EditionPlanner
 from syndicate.render import templates
 from syndicate.render.documents import DocumentRenderer
+from syndicate.render.email import EmailRenderer
 from syndicate.render.entries import EntryRenderer
 from syndicate.render.feeds import FeedBuilder
 from syndicate.render.websub import Pinger
 from syndicate.sources import Source, make_source
 from syndicate.store import Database, migrate
+from syndicate.tokens import Secrets, load_secrets
 
 Clock = Callable[[], datetime]
 USER_AGENT = f"syndicate/{__version__}"
+
+# Temporary mail failures are retried with growing waits for up to three days.
+EMAIL_RETRY = RetryPolicy(waits=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400), give_up_after=3 * 86400)
 
 
 def utc_now() -> datetime:
@@ -52,8 +63,15 @@ class App:
     feeds: FeedBuilder
     pinger: Pinger
     session: requests.Session
+    outbox: Outbox
+    secrets: Secrets
+    email: EmailRenderer
     clock: Clock = utc_now
     stages: list[Stage] = field(default_factory=list)
+
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name``."""
+        return next(s for s in self.stages if s.name == name)
 
     def close(self) -> None:
         """Release connections."""
@@ -81,5 +99,27 @@ def build_app(config: Config, clock: Clock = utc_now, session: requests.Session 
         templates.load(env, "feeds/attribution.txt"),
     )
     feeds = FeedBuilder(config, db, DocumentRenderer(config, entries))
-    app = App(config, db, make_source(config, session), feeds, Pinger(db, session), session, clock)
+    outbox = Outbox(db, node_id(), {"email": EMAIL_RETRY}, config.scheduler.lease_seconds)
+    secrets = load_secrets(config, db)
+    email = EmailRenderer(config, env)
+    app = App(
+        config, db, make_source(config, session), feeds, Pinger(db, session), session, outbox, secrets, email, clock
+    )
+    signer = Signer(config.email.dkim) if config.email.dkim.enabled else None
+    composer = Composer(db, secrets, config.sender[1], signer)
+    claim = config.email.batch * (config.email.smtp.connections if config.email.transport == "smtp" else 1)
+    app.stages = [
+        EditionPlanner(config, db, email),
+        Reaper(outbox),
+        EmailSender(db, outbox, composer, lambda: make_transport(config, clock), clock, claim),
+    ]
     return app
+
+
+def node_id() -> str:
+    """This process's name among the nodes sharing a database: host, pid and a random tail."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

@@ -207,6 +207,45 @@ def database_url(key: str, value: Any, ctx: LoadContext) -> str:
     return str(value)
 
 
+def clock_time(key: str, value: Any, ctx: LoadContext) -> str:
+    """A time of day, "HH:MM" (24-hour)."""
+    ok = isinstance(value, str) and bool(re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value))
+    _want(key, ok, 'a time of day like "08:00"', value)
+    return str(value)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def weekly_time(key: str, value: Any, ctx: LoadContext) -> str:
+    """A weekday and a time of day, "mon 08:00"."""
+    ok = isinstance(value, str) and len(value.split()) == 2 and value.split()[0].lower() in WEEKDAYS
+    _want(key, ok, 'a weekday and time like "mon 08:00"', value)
+    day, time_of_day = value.split()
+    return f"{day.lower()} {clock_time(key, time_of_day, ctx)}"
+
+
+def email_address(key: str, value: Any, ctx: LoadContext) -> str:
+    """An e-mail address (ASCII), or "" for the default."""
+    ok = value == "" or (
+        isinstance(value, str) and value.isascii() and bool(re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value))
+    )
+    _want(key, ok, "an e-mail address like news@example.org", value)
+    return str(value)
+
+
+def host_port(key: str, value: Any, ctx: LoadContext) -> str:
+    """ "host:port" to listen on."""
+    ok = isinstance(value, str) and bool(re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value))
+    _want(key, ok, 'a "host:port" like "127.0.0.1:8080"', value)
+    return str(value)
+
+
+def optional_path(key: str, value: Any, ctx: LoadContext) -> Path | None:
+    """A path, or "" for none."""
+    return None if value == "" else path(key, value, ctx)
+
+
 # -- the settings, section by section --
 
 
@@ -264,8 +303,10 @@ class FeedsConfig:
     """``[feeds]``: the feed files written."""
 
     dir: Path = setting("Folder the feeds are written to.", "feeds", path)
-    base_url: str = setting("Public URL of that folder (defaults to <site.url>/feeds/).", "", any_text)
-    items: int = setting("Entries per feed document and per archive page.", 50, integer(1, 1000))
+    base_url: str = setting("Public URL of that folder (default: site.url + /feeds/).", "", any_text)
+    items: int = setting(
+        "Entries per feed document and per archive page (keep it once archive pages exist).", 50, integer(1, 1000)
+    )
     formats: tuple[str, ...] = setting(
         "Formats to write: 'atom', 'rss', 'json'.", ("atom", "rss", "json"), choice_list("atom", "rss", "json")
     )
@@ -282,6 +323,95 @@ class SchedulerConfig:
     """``[scheduler]``: the daemon's rhythm."""
 
     poll_seconds: int = setting("Seconds between ticks of the daemon.", 60, integer(1))
+    lease_seconds: int = setting(
+        "How long a claimed delivery stays reserved for its node before others may take it.", 120, integer(5)
+    )
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """``[email.smtp]``: the mail server (transport = "smtp")."""
+
+    host: str = setting("Mail server host.", "127.0.0.1", text)
+    port: int = setting("Mail server port.", 25, integer(1, 65535))
+    security: str = setting(
+        "'none', 'starttls' or 'tls' (implicit TLS, usually port 465).", "none", choice("none", "starttls", "tls")
+    )
+    username_env: str = setting("Environment variable holding the SMTP user name (no login if unset).", "", env_name)
+    password_env: str = setting("Environment variable holding the SMTP password.", "", env_name)
+    connections: int = setting(
+        "Connections kept open and used at once (reused, not one per message).", 4, integer(1, 64)
+    )
+    rate: float = setting("Messages per second at most, over all connections (0 = unlimited).", 0.0, number(0))
+    timeout_seconds: float = setting("Seconds to wait for the server at each step.", 30.0, number(0.1))
+    helo: str = setting("Name given in EHLO (default: the host name of site.url).", "", any_text)
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """``[email.digest]``: when digests go out, in the site's time zone."""
+
+    daily: str = setting("Time of the daily digest.", "08:00", clock_time)
+    weekly: str = setting("Day and time of the weekly digest.", "mon 08:00", weekly_time)
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    """``[email.dkim]``: optional DKIM signing (all three set to sign)."""
+
+    selector: str = setting("DKIM selector.", "", any_text)
+    domain: str = setting("DKIM signing domain (d=).", "", any_text)
+    key_file: Path | None = setting("PEM private key file (keep it out of git).", "", optional_path)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether mail is signed."""
+        return bool(self.selector and self.domain and self.key_file)
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """``[email]``: newsletters."""
+
+    transport: str = setting("'file' (write .eml files to email.outbox) or 'smtp'.", "file", choice("file", "smtp"))
+    outbox: Path = setting("Folder the file transport writes messages to.", "outbox", path)
+    from_address: str = setting("Sender address (default: newsletter@ the host of site.url).", "", email_address)
+    from_name: str = setting("Sender name (default: site.title).", "", any_text)
+    reply_to: str = setting("Reply-To address, if any.", "", email_address)
+    list_id: str = setting("List-Id (default: statements.<host of site.url>).", "", any_text)
+    unsubscribe_mailto: str = setting(
+        "Address in the mailto: List-Unsubscribe link (default: unsubscribe@ the host).", "", email_address
+    )
+    resend_updates: bool = setting("Mail a statement again when it is updated.", False, boolean)
+    max_age_days: int = setting(
+        "Statements published longer ago than this are not mailed (a backfill does not flood the list).", 7, integer(0)
+    )
+    batch: int = setting(
+        "Deliveries handed to a connection at once; a crash leaves at most batch x connections unknown.",
+        50,
+        integer(1, 10000),
+    )
+    smtp: SmtpConfig = section(SmtpConfig, "The mail server.")
+    digest: DigestConfig = section(DigestConfig, "Digest times.")
+    dkim: DkimConfig = section(DkimConfig, "DKIM signing.")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: the subscriber pages and feed server (syndicate serve)."""
+
+    bind: str = setting("Address the web server listens on.", "127.0.0.1:8080", host_port)
+    base_url: str = setting(
+        "Public URL of the web server; links in mail point here (default: http:// + bind).", "", any_text
+    )
+    secret_env: str = setting(
+        "Environment variable holding the secret that signs links (unset: one is made and kept in the database).",
+        "SYNDICATE_SECRET",
+        env_name,
+    )
+    previous_secrets_env: str = setting(
+        "Environment variable holding earlier secrets, comma-separated, still accepted.", "", env_name
+    )
 
 
 @dataclass(frozen=True)
@@ -302,12 +432,24 @@ class Config:
     feeds: FeedsConfig = section(FeedsConfig, "The feed files.")
     scheduler: SchedulerConfig = section(SchedulerConfig, "The daemon's rhythm.")
     templates: TemplatesConfig = section(TemplatesConfig, "Template folder.")
+    email: EmailConfig = section(EmailConfig, "Newsletters.")
+    web: WebConfig = section(WebConfig, "Web pages.")
 
     @property
     def feeds_base_url(self) -> str:
         """Public URL of the feeds folder, always ending in a slash."""
         base = self.feeds.base_url or self.site.url.rstrip("/") + "/feeds/"
         return base if base.endswith("/") else base + "/"
+
+    @property
+    def web_base_url(self) -> str:
+        """Public URL of syndicate's web server, without a trailing slash."""
+        return (self.web.base_url or f"http://{self.web.bind}").rstrip("/")
+
+    @property
+    def sender(self) -> tuple[str, str]:
+        """(name, address) mail comes from."""
+        return self.email.from_name or self.site.title, self.email.from_address or f"newsletter@{self.site.domain}"
 
     def secret(self, env_key: str, variable: str) -> str:
         """Read the secret held by ``variable``; ``env_key`` names the setting."""
@@ -392,6 +534,8 @@ def _check_across(config: Config) -> None:
         url("http", "https")("source.url", config.source.url, LoadContext(config.root))
     if config.feeds.base_url:
         url("http", "https")("feeds.base_url", config.feeds.base_url, LoadContext(config.root))
+    if config.web.base_url:
+        url("http", "https")("web.base_url", config.web.base_url, LoadContext(config.root))
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
@@ -411,3 +555,26 @@ def documented_settings(cls: type[Any] = Config, prefix: str = "") -> Iterator[t
         elif "help" in f.metadata:
             default = f.metadata["default"]
             yield prefix + f.name, None if default is REQUIRED else default, f.metadata["help"]
+
+
+def reference() -> str:
+    """The Markdown table of every setting, as the README carries it (a test keeps them equal)."""
+    lines = ["| key | default | what it does |", "|---|---|---|"]
+    for key, default, help_text in documented_settings():
+        shown = "required" if default is None else f"`{_toml_literal(default)}`"
+        lines.append(f"| `{key}` | {shown} | {help_text} |")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,10 +65,13 @@ def ingest(source: Source, db: Database, site: SiteConfig, now: datetime) -> Ing
         scan = Scan(problems=[Problem("source", f"{exc}; keeping the last good state")], complete=False)
     with db.exclusive("syndicate-ingest") as conn:
         known = store.index(conn)
-        kept, duplicates = resolve_duplicates(scan, known)
+        kept, duplicates = resolve_duplicates(scan, known, source.display)
         kept_ids = {s.id for s in kept}
-        due = store.load(conn, [i for i in store.due_embargoes(conn, now) if i not in kept_ids])
-        gone = store.load(conn, removed(known, kept_ids, scan))
+        gone_ids = removed(known, kept_ids, scan)
+        # An embargo that came due after its file was removed was never published: it is forgotten.
+        due_ids = [i for i in store.due_embargoes(conn, now) if i not in kept_ids and i not in gone_ids]
+        due = store.load(conn, due_ids)
+        gone = store.load(conn, gone_ids)
         plan = decide(site, known, kept, due, gone, now)
         plan.report.problems = [*scan.problems, *duplicates]
         _apply(conn, plan)
@@ -75,8 +79,13 @@ def ingest(source: Source, db: Database, site: SiteConfig, now: datetime) -> Ing
     return plan.report
 
 
-def resolve_duplicates(scan: Scan, known: dict[str, Known]) -> tuple[list[Statement], list[Problem]]:
-    """Keep one statement per id: the file that already had it, else the first by path."""
+def resolve_duplicates(
+    scan: Scan, known: dict[str, Known], display: Callable[[str], str] = str
+) -> tuple[list[Statement], list[Problem]]:
+    """Keep one statement per id: the file that already had it, else the first by path.
+
+    ``display`` turns a source ref into the path the operator knows (``Source.display``).
+    """
     held = scan.unchanged | scan.unreadable
     by_id: dict[str, list[Statement]] = defaultdict(list)
     for statement in sorted(scan.statements, key=lambda s: s.source_ref):
@@ -91,19 +100,25 @@ def resolve_duplicates(scan: Scan, known: dict[str, Known]) -> tuple[list[Statem
             kept.append(winner)
         for loser in group:
             if loser is not winner:
-                first = winner.source_ref if winner else owner
-                message = f"duplicate id '{statement_id}': already used by {first}; skipped"
-                problems.append(Problem(loser.source_ref, message, loser.id_line))
+                first = winner.source_ref if winner else str(owner)
+                message = f"duplicate id '{statement_id}': already used by {display(first)}; skipped"
+                problems.append(Problem(display(loser.source_ref), message, loser.id_line))
     return kept, problems
 
 
 def removed(known: dict[str, Known], kept_ids: set[str], scan: Scan) -> list[str]:
-    """Ids the source no longer holds (only a complete scan can tell)."""
+    """Ids the source no longer holds (only a complete scan can tell).
+
+    A retracted statement is already off the record, unless it never reached
+    it (retracted before publication): that one is forgotten like a draft.
+    """
     if not scan.complete:
         return []
     held = scan.unchanged | scan.unreadable
     return [
-        k.id for k in known.values() if k.id not in kept_ids and k.source_ref not in held and k.state != State.RETRACTED
+        k.id
+        for k in known.values()
+        if k.id not in kept_ids and k.source_ref not in held and (k.state != State.RETRACTED or k.revision == 0)
     ]
 
 
@@ -151,6 +166,10 @@ def _first_reading(plan: Plan, site: SiteConfig, statement: Statement, now: date
 
 def _new_reading(plan: Plan, old: Known, statement: Statement, content_changed: bool, now: datetime) -> None:
     state = statement.state(now)
+    if not content_changed and state == old.state:
+        # Read again but unchanged (a touched file, a renamed one): only where it is read from moved.
+        plan.updates[statement.id] = {"source_ref": statement.source_ref, "fingerprint": statement.fingerprint}
+        return
     values = store.row(statement, state, now)
     del values["id"]
     values.update(_record(plan, old, statement, state, content_changed, now))

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from syndicate import outbox
 from syndicate.app import App
 from syndicate.model import State
-from syndicate.store import feeds, meta, statements
+from syndicate.store import feeds, meta, statements, subscribers
 from syndicate.store.schema import statements as statements_table
 
 
@@ -20,11 +21,10 @@ def gather(app: App) -> dict[str, Any]:
             "last_tick": meta.get(conn, "last_tick"),
             "next_embargo": _next_embargo(conn),
             "pings_pending": feeds.pending_pings(conn),
+            "subscribers": subscribers.counts(conn),
+            "deliveries": outbox.counts(conn),
+            "backlog": outbox.backlog(conn, app.clock()),
         }
-    for stage in app.stages:
-        describe = getattr(stage, "status", None)
-        if describe is not None:
-            status.update(describe())
     return status
 
 

@@ -35,6 +35,8 @@ def html_to_text(fragment: str) -> str:
     if not fragment.strip():
         return ""
     root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    for hidden in list(root.iter("script", "style", "template")):
+        hidden.drop_tree()  # code, not text; drop_tree keeps the text that follows it
     for anchor in root.iter("a"):
         href = anchor.get("href")
         if href and href != anchor.text_content().strip():

@@ -75,9 +75,10 @@ def main(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> No
 
 
 def _register() -> None:
-    from syndicate.cli import core
+    from syndicate.cli import core, deliveries, subscribers
 
-    core.register(main)
+    for module in (core, subscribers, deliveries):
+        module.register(main)
 
 
 _register()

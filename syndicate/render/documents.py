@@ -38,8 +38,10 @@ class DocumentRenderer:
     def render(self, doc: Document, fmt: str, revisions: dict[int, Revision]) -> bytes:
         """The document in ``fmt``: ``atom``, ``rss`` or ``json``."""
         shown = [(r, revisions[r.seq]) for r in newest_first(doc.records)]
+        dating = [rev for _, rev in shown] or [revisions[r.seq] for r in doc.context]
+        updated = max((rev.updated for rev in dating), default=EPOCH)
         make = {"atom": self._atom, "rss": self._rss, "json": self._json}[fmt]
-        return make(doc, shown)
+        return make(doc, shown, updated)
 
     def url(self, path: str) -> str:
         """Public URL of a file under ``feeds.dir``."""
@@ -65,10 +67,6 @@ class DocumentRenderer:
             links.append(("next-archive", self.url(doc.feed.path(fmt, doc.next_page)), kind))
         return links
 
-    @staticmethod
-    def _updated(shown: list[tuple[Record, Revision]]) -> datetime:
-        return max((rev.updated for _, rev in shown), default=EPOCH)
-
     def _frame(self, doc: Document, fmt: str, updated: datetime) -> FeedGenerator:
         site = self.config.site
         fg = FeedGenerator()
@@ -76,8 +74,9 @@ class DocumentRenderer:
         fg.title(self.title(doc.feed))
         fg.description(f"Statements published by {site.title}")
         fg.author({"name": site.author or site.title})
-        fg.link(href=site.url, rel="alternate", type="text/html")
         fg.link(href=self.url(doc.path(fmt)), rel="self", type=CONTENT_TYPES[fmt])
+        # feedgen makes the RSS <link> of the last link given, whatever its rel: the home page goes last.
+        fg.link(href=site.url, rel="alternate", type="text/html")
         fg.language(doc.feed.lang or site.language)
         fg.updated(updated.astimezone(site.tz))
         fg.generator("syndicate", version=__version__, uri=GENERATOR_URI)
@@ -85,8 +84,7 @@ class DocumentRenderer:
             fg.rights(site.rights)
         return fg
 
-    def _atom(self, doc: Document, shown: list[tuple[Record, Revision]]) -> bytes:
-        updated = self._updated(shown)
+    def _atom(self, doc: Document, shown: list[tuple[Record, Revision]], updated: datetime) -> bytes:
         frame = etree.fromstring(self._frame(doc, "atom", updated).atom_str())
         root = _renamespaced(frame, {None: ATOM, "at": TOMBSTONES, "fh": HISTORY})
         for link in root.findall(f"{{{ATOM}}}link"):
@@ -97,15 +95,12 @@ class DocumentRenderer:
         root.insert(position, _link(f"{{{ATOM}}}link", "alternate", self.config.site.url, "text/html"))
         if doc.kind == "sealed":
             etree.SubElement(root, f"{{{HISTORY}}}archive")
-        for record, revision in shown:
-            if record.tombstone:
-                root.append(self.entries.tombstone(revision))
-            else:
-                root.append(copy.deepcopy(self.entries.entry(revision, "atom")))
+        # RFC 4287 puts every extension element of the feed before its entries, tombstones included.
+        root.extend(self.entries.tombstone(revision) for record, revision in shown if record.tombstone)
+        root.extend(copy.deepcopy(self.entries.entry(rev, "atom")) for record, rev in shown if not record.tombstone)
         return _xml(root)
 
-    def _rss(self, doc: Document, shown: list[tuple[Record, Revision]]) -> bytes:
-        updated = self._updated(shown)
+    def _rss(self, doc: Document, shown: list[tuple[Record, Revision]], updated: datetime) -> bytes:
         frame = etree.fromstring(self._frame(doc, "rss", updated).rss_str())
         root = _renamespaced(
             frame, {"atom": ATOM, "content": "http://purl.org/rss/1.0/modules/content/", "dc": DC, "fh": HISTORY}
@@ -123,7 +118,7 @@ class DocumentRenderer:
                 channel.append(copy.deepcopy(self.entries.entry(revision, "rss")))
         return _xml(root)
 
-    def _json(self, doc: Document, shown: list[tuple[Record, Revision]]) -> bytes:
+    def _json(self, doc: Document, shown: list[tuple[Record, Revision]], updated: datetime) -> bytes:
         site = self.config.site
         links = {rel: href for rel, href, _ in self._links(doc, "json")}
         feed: dict[str, Any] = {
@@ -140,7 +135,7 @@ class DocumentRenderer:
         if "prev-archive" in links:
             feed["next_url"] = links["prev-archive"]
         feed["items"] = [self.entries.entry(rev, "json") for record, rev in shown if not record.tombstone]
-        feed["_syndicate"] = {"updated": self._updated(shown).astimezone(site.tz).isoformat(), "archive": links}
+        feed["_syndicate"] = {"updated": updated.astimezone(site.tz).isoformat(), "archive": links}
         return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode()
 
 

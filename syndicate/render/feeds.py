@@ -26,7 +26,7 @@ from syndicate.store.feeds import Written
 log = logging.getLogger(__name__)
 
 # Bump when the rendering code changes what it writes, so every open document is made again.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Job:
     fmt: str
     path: str
     inputs: str
+    digest: str | None  # of the bytes last written there, if any
 
 
 class FeedBuilder:
@@ -67,7 +68,9 @@ class FeedBuilder:
         logs = build_logs(heads, self.config.feeds.by_language, self.config.feeds.by_category)
         jobs = [job for feed in logs.feeds() for job in self._jobs(logs.records[feed.key], feed, known, report)]
         with self.db.read() as conn:
-            revisions = statement_store.load_revisions(conn, {r.seq for job in jobs for r in job.doc.records})
+            revisions = statement_store.load_revisions(
+                conn, {r.seq for job in jobs for r in job.doc.records + job.doc.context}
+            )
         done = [self._run(job, revisions, report) for job in jobs]
         with self.db.exclusive("syndicate-feeds") as conn:
             feed_store.record_written(conn, done, now)
@@ -81,10 +84,10 @@ class FeedBuilder:
                 path = doc.path(fmt)
                 inputs = self._inputs(doc, fmt)
                 before = known.get(path)
-                if before and self._on_disk(path, before) and (before.inputs == inputs or doc.kind == "sealed"):
+                if before and before.inputs == inputs and self._on_disk(path, before):
                     report.skipped += 1
                 else:
-                    jobs.append(Job(doc, fmt, path, inputs))
+                    jobs.append(Job(doc, fmt, path, inputs, before.digest if before else None))
         return jobs
 
     def _on_disk(self, path: str, before: Written) -> bool:
@@ -94,20 +97,30 @@ class FeedBuilder:
             return False
 
     def _inputs(self, doc: Document, fmt: str) -> str:
-        shape: list[object] = [self.settings, fmt, doc.kind, doc.page, doc.prev_page, doc.next_page, doc.feed.key]
+        """Digest of what a document is made from; a sealed page's leaves settings out, so it is made once.
+
+        A page that was open when last written has other inputs once sealed,
+        so it is made again, this time for good.
+        """
+        shape: list[object] = [fmt, doc.kind, doc.page, doc.prev_page, doc.next_page, doc.feed.key]
         shape.append([(r.seq, r.tombstone) for r in doc.records])
+        shape.append([r.seq for r in doc.context])
+        if doc.kind != "sealed":
+            shape.append(self.settings)
         return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
 
     def _run(self, job: Job, revisions: dict[int, Revision], report: FeedReport) -> Written:
         data = self.renderer.render(job.doc, job.fmt, revisions)
+        digest = hashlib.sha256(data).hexdigest()
         if write_if_changed(self.config.feeds.dir / job.path, data):
             report.written.append(job.path)
             log.info("wrote %s", job.path)
-            if job.doc.kind == "subscription":
+            # A file restored as it was is no news to subscribers: hubs hear only of new bytes.
+            if job.doc.kind == "subscription" and digest != job.digest:
                 report.changed_topics.append(self.renderer.url(job.path))
         else:
             report.unchanged += 1
-        return Written(job.path, job.inputs, hashlib.sha256(data).hexdigest(), len(data))
+        return Written(job.path, job.inputs, digest, len(data))
 
 
 def settings_digest(config: Config, renderer: DocumentRenderer) -> str:

@@ -58,6 +58,9 @@ class Document:
     records: tuple[Record, ...]
     prev_page: int | None = None
     next_page: int | None = None
+    # Records not shown whose times still date the document: an open page that
+    # is still empty is as new as the sealed page before it, not as old as 1970.
+    context: tuple[Record, ...] = ()
 
     def path(self, fmt: str) -> str:
         """Where this document is written for ``fmt``."""
@@ -117,7 +120,9 @@ def documents(feed: FeedSpec, records: Sequence[Record], items: int) -> list[Doc
     if sealed:
         # The page still filling, reached by the newest sealed page's next-archive link.
         open_page = sealed + 1
-        docs.append(Document(feed, "open", open_page, tuple(records[sealed * items :]), _prev(open_page)))
+        filling = tuple(records[sealed * items :])
+        context = () if filling else docs[-1].records
+        docs.append(Document(feed, "open", open_page, filling, _prev(open_page), context=context))
     newest = tuple(records[-items:])
     docs.append(Document(feed, "subscription", None, newest, sealed or None))
     return docs

@@ -24,6 +24,10 @@ class Source(Protocol):
         """Read what changed since ``known`` (ref -> fingerprint); raise SourceError if unreadable."""
         ...
 
+    def display(self, ref: str) -> str:
+        """``ref`` as the operator knows it, for reports (a file's path, a feed entry's URL)."""
+        ...
+
 
 def make_source(config: Config, session: requests.Session | None = None) -> Source:
     """The source ``config.source.type`` names."""

@@ -1,47 +1,61 @@
 """The ``files`` source: ``statements/**/*.md`` and ``*.html`` with front matter.
 
 A file whose size and modification time match what the store last saw is not
-read again, so a rebuild costs a ``stat`` per file, not a parse.
+read again, so a rebuild costs a ``stat`` per file, not a parse. A file
+modified moments before the scan is the exception: file system timestamps are
+coarse (a few milliseconds, up to two seconds), so a second save within that
+tick, of the same size, would look unchanged. Such a file's fingerprint is not
+trusted and it is read again next time (git calls these entries "racy").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from syndicate.model import Problem, Scan
 from syndicate.sources.reader import Reader
 
 SUFFIXES = (".md", ".html")
+RACY_NS = 2_000_000_000
+UNTRUSTED = ""  # the fingerprint stored for a racy file: it matches no stat, so the file is read again
 
 
 class FilesSource:
     """Statements kept as files in one folder tree."""
 
-    def __init__(self, root: Path, reader: Reader, max_bytes: int) -> None:
+    def __init__(self, root: Path, reader: Reader, max_bytes: int, wall: Callable[[], int] = time.time_ns) -> None:
         self.root = root
         self.reader = reader
         self.max_bytes = max_bytes
+        self.wall = wall
 
     def scan(self, known: Mapping[str, str]) -> Scan:
         """Read every file that is new or changed since ``known``."""
-        scan = Scan(complete=True)
         if not self.root.is_dir():
-            scan.problems.append(Problem(str(self.root), "statements folder does not exist"))
-            return Scan(problems=scan.problems, complete=False)
+            return Scan(problems=[Problem(str(self.root), "statements folder does not exist")], complete=False)
+        scan = Scan(complete=True)
+        racy_after = self.wall() - RACY_NS
         for path, ref in self._files():
-            stat = path.stat()
-            fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}"
-            if known.get(ref) == fingerprint:
-                scan.unchanged.add(ref)
-            else:
-                self._read(path, ref, stat.st_size, fingerprint, scan)
+            try:
+                stat = path.stat()
+                fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}" if stat.st_mtime_ns < racy_after else UNTRUSTED
+                if fingerprint != UNTRUSTED and known.get(ref) == fingerprint:
+                    scan.unchanged.add(ref)
+                else:
+                    self._read(path, ref, stat.st_size, fingerprint, scan)
+            except OSError as exc:
+                scan.problems.append(Problem(self.display(ref), f"cannot be read: {exc.strerror or exc}"))
+                scan.unreadable.add(ref)
         return scan
 
     def _files(self) -> Iterator[tuple[Path, str]]:
         for path in sorted(self.root.rglob("*")):
-            if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith("."):
-                yield path, path.relative_to(self.root).as_posix()
+            ref = path.relative_to(self.root)
+            hidden = any(part.startswith(".") for part in ref.parts)
+            if path.suffix.lower() in SUFFIXES and not hidden and path.is_file():
+                yield path, ref.as_posix()
 
     def _read(self, path: Path, ref: str, size: int, fingerprint: str, scan: Scan) -> None:
         if size > self.max_bytes:

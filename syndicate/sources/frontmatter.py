@@ -14,6 +14,7 @@ import yaml
 
 FENCES = {"+++": "TOML", "---": "YAML"}
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_TOML_END = "(at end of document)"
 _KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*[=:]")
 
 
@@ -49,27 +50,64 @@ def split(text: str) -> Document:
     closing = next((i for i in range(1, len(lines)) if lines[i].strip() == fence), None)
     if closing is None:
         raise FrontMatterError(f"front matter opened with {fence} on line 1 is never closed", 1)
-    raw = "\n".join(lines[1:closing])
-    meta = _parse(raw, FENCES[fence])
-    key_lines = {m.group(1): n + 2 for n, line in enumerate(lines[1:closing]) if (m := _KEY.match(line))}
-    return Document(meta, "\n".join(lines[closing + 1 :]), closing + 2, key_lines)
+    # The trailing newline lets a value left empty on the last line be reported at that line.
+    raw = "\n".join(lines[1:closing]) + "\n"
+    meta = _parse(raw, FENCES[fence], closing + 1)
+    return Document(meta, "\n".join(lines[closing + 1 :]), closing + 2, _key_lines(lines[1:closing]))
 
 
-def _parse(raw: str, kind: str) -> dict[str, Any]:
+def _key_lines(lines: list[str]) -> dict[str, int]:
+    """Line (in the whole file) where each top-level key is first written."""
+    found: dict[str, int] = {}
+    for number, line in enumerate(lines, start=2):
+        if (match := _KEY.match(line)) and match.group(1) not in found:
+            found[match.group(1)] = number
+    return found
+
+
+def _parse(raw: str, kind: str, closing_line: int) -> dict[str, Any]:
     try:
-        meta = tomllib.loads(raw) if kind == "TOML" else yaml.safe_load(raw)
+        meta = tomllib.loads(raw) if kind == "TOML" else yaml.load(raw, Loader=_YAMLLoader)
     except tomllib.TOMLDecodeError as exc:
         found = _TOML_LINE.search(str(exc))
-        line = int(found.group(1)) + 1 if found else 1
-        reason = _TOML_LINE.sub("", str(exc)).strip()
+        line = int(found.group(1)) + 1 if found else closing_line if _TOML_END in str(exc) else 1
+        reason = _TOML_LINE.sub("", str(exc)).replace(_TOML_END, "before the closing +++").strip()
         raise FrontMatterError(f"TOML front matter does not parse: {reason}", line) from exc
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise FrontMatterError(f"YAML front matter does not parse: {reason}", line) from exc
+        raise FrontMatterError(f"YAML front matter does not parse: {_yaml_reason(exc)}", _yaml_line(exc)) from exc
     if meta is None:
         return {}
     if not isinstance(meta, dict):
         raise FrontMatterError(f"{kind} front matter must be a table of keys, not {type(meta).__name__}", 2)
     return {str(k): v for k, v in meta.items()}
+
+
+def _yaml_line(exc: yaml.YAMLError) -> int:
+    mark = getattr(exc, "problem_mark", None)
+    return mark.line + 2 if mark is not None else 1
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """PyYAML's problem, and what it was reading when it started (an unclosed quote began there)."""
+    reason = getattr(exc, "problem", None) or str(exc)
+    context, mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and mark is not None and mark.line + 2 != _yaml_line(exc):
+        reason += f" ({context} started on line {mark.line + 2})"
+    return str(reason)
+
+
+class _YAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a value it cannot build (``2026-02-30``) is a YAML error with a line.
+
+    The stock constructors raise bare ``ValueError``/``KeyError`` for such
+    values, which would escape as a crash instead of a report.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
+            problem = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]} ({exc})"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import reprlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -29,6 +30,18 @@ KNOWN_KEYS = (
 )  # fmt: skip
 SUMMARY_WORDS = 40
 _ID = re.compile(r"^[\w][\w.-]*$")
+_LINE_BREAK = re.compile("[\r\n\x85\u2028\u2029]")
+
+
+def _short_repr() -> reprlib.Repr:
+    # Values quoted in messages are cut short: a YAML alias bomb must not become a gigabyte of text.
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+    short.maxlevel = 3
+    return short
+
+
+_shown = _short_repr().repr
 
 
 class Invalid(Exception):
@@ -86,35 +99,35 @@ class Reader:
         return XML_ILLEGAL.sub("", text)
 
     def _build(self, ref: str, doc: Document, fingerprint: str, problems: list[Problem]) -> Statement:
+        """The statement ``doc`` declares; the front matter is checked before the body is rendered."""
+        _warn_unknown_keys(ref, doc, problems)
         meta = doc.meta
-        for key in meta:
-            if key not in KNOWN_KEYS:
-                close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                message = f"unknown front-matter key '{key}'{hint}; ignored"
-                problems.append(Problem(ref, message, doc.line_of(key), Severity.WARNING))
         statement_id = self._id(ref, meta)
+        declared: dict[str, Any] = {
+            "title": self._title(ref, doc, problems),
+            "published": self._published(meta),
+            "updated": self._time(meta, "updated"),
+            "lang": self._lang(meta),
+            "author": _text(meta, "author") or self.site.author or self.site.title,
+            "canonical_url": self._canonical(meta, statement_id),
+            "categories": _categories(meta),
+            "draft": _flag(meta, "draft"),
+            "retracted": _flag(meta, "retracted"),
+            "translation_of": _text(meta, "translation_of") or None,
+        }
+        summary = one_line(_text(meta, "summary"))
         body_html, body_text = self._body(ref, doc.body)
         if not body_text.strip():
             problems.append(Problem(ref, "statement has no body", doc.body_line, Severity.WARNING))
         return Statement(
             id=statement_id,
-            title=self._title(ref, doc, problems),
-            published=self._time(meta, "published", required=True),  # type: ignore[arg-type]
-            updated=self._time(meta, "updated", required=False),
-            lang=self._lang(meta),
-            author=_text(meta, "author") or self.site.author or self.site.title,
-            canonical_url=self._canonical(meta, statement_id),
             body_html=body_html,
             body_text=body_text,
-            summary=one_line(_text(meta, "summary")) or excerpt_words(html_to_text(body_html), SUMMARY_WORDS),
-            categories=_categories(meta),
-            draft=_flag(meta, "draft"),
-            retracted=_flag(meta, "retracted"),
-            translation_of=_text(meta, "translation_of") or None,
+            summary=summary or excerpt_words(html_to_text(body_html), SUMMARY_WORDS),
             source_ref=ref,
             fingerprint=fingerprint,
             id_line=doc.key_lines.get("id"),
+            **declared,
         )
 
     def _id(self, ref: str, meta: dict[str, Any]) -> str:
@@ -122,31 +135,36 @@ class Reader:
             return slugify(PurePosixPath(ref).stem)
         value = meta["id"]
         if not isinstance(value, str | int) or not _ID.match(str(value)):
-            raise Invalid("id", f"id {value!r} must be letters, digits, '.', '-' or '_' (it appears in URLs)")
+            raise Invalid("id", f"id {_shown(value)} must be letters, digits, '.', '-' or '_' (it appears in URLs)")
         return str(value)
 
     @staticmethod
     def _title(ref: str, doc: Document, problems: list[Problem]) -> str:
         value = doc.meta.get("title")
-        if not isinstance(value, str) or not value.strip():
-            raise Invalid("title", "title is required" if value is None else f"title must be text, not {value!r}")
-        if "\n" in value.strip():
+        if value is None:
+            raise Invalid("title", "title is required")
+        if not isinstance(value, str):
+            raise Invalid("title", f"title must be text, not {_shown(value)}")
+        if not value.strip():
+            raise Invalid("title", "title is empty")
+        if _LINE_BREAK.search(value.strip()):
             problems.append(
                 Problem(ref, "title has a line break; joined into one line", doc.line_of("title"), Severity.WARNING)
             )
         return one_line(value)
 
-    def _time(self, meta: dict[str, Any], key: str, *, required: bool) -> datetime | None:
-        if key not in meta:
-            if required:
-                raise Invalid(key, f"{key} is required (a date-time such as 2013-09-12T10:00:00+03:00)")
-            return None
-        return to_datetime(meta[key], self.site.tz, key)
+    def _published(self, meta: dict[str, Any]) -> datetime:
+        if "published" not in meta:
+            raise Invalid("published", "published is required (a date-time such as 2013-09-12T10:00:00+03:00)")
+        return to_datetime(meta["published"], self.site.tz, "published")
+
+    def _time(self, meta: dict[str, Any], key: str) -> datetime | None:
+        return to_datetime(meta[key], self.site.tz, key) if key in meta else None
 
     def _lang(self, meta: dict[str, Any]) -> str:
         value = meta.get("lang", self.site.language)
         if not isinstance(value, str) or not LANGUAGE_TAG.match(value):
-            raise Invalid("lang", f"lang {value!r} is not a language tag such as 'en' or 'tr'")
+            raise Invalid("lang", f"lang {_shown(value)} is not a language tag such as 'en' or 'tr'")
         return value
 
     def _canonical(self, meta: dict[str, Any], statement_id: str) -> str:
@@ -155,12 +173,12 @@ class Reader:
         value = meta["canonical_url"]
         parts = urlsplit(value) if isinstance(value, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise Invalid("canonical_url", f"canonical_url {value!r} must be an absolute http(s) URL")
+            raise Invalid("canonical_url", f"canonical_url {_shown(value)} must be an absolute http(s) URL")
         return str(value)
 
     def _body(self, ref: str, body: str) -> tuple[str, str]:
         """HTML for feeds and the text part for mail, both from the source."""
-        if ref.endswith(".html"):
+        if ref.lower().endswith(".html"):
             return body.strip() + "\n" if body.strip() else "", html_to_text(body)
         html = self.markdown.render(body)
         return html, markdown_to_text(body)
@@ -173,22 +191,29 @@ def to_datetime(value: Any, tz: ZoneInfo, key: str) -> datetime:
     elif isinstance(value, date):
         moment = datetime.combine(value, time())
     elif isinstance(value, str):
-        moment = _parse_time_text(value.strip(), key)
+        moment = _parse_time_text(value.strip(), key, tz)
+    elif isinstance(value, time):
+        raise Invalid(key, f"{key} {value.isoformat()} is a time of day without a date")
     else:
-        raise Invalid(key, f"{key} {value!r} is not a date-time")
+        raise Invalid(key, f"{key} {_shown(value)} is not a date-time")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def _parse_time_text(value: str, key: str) -> datetime:
+def _parse_time_text(value: str, key: str, tz: ZoneInfo) -> datetime:
+    """ISO 8601 (``2013-09-12T10:00``, ``2013-09-12``) or RFC 2822 (``Thu, 12 Sep 2013 10:00 +0300``)."""
     try:
-        return datetime.fromisoformat(value.replace(" ", "T", 1) if len(value) > 10 else value)
+        return datetime.fromisoformat(value)
     except ValueError:
         pass
     try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         wanted = "an ISO 8601 date-time such as 2013-09-12T10:00:00+03:00"
-        raise Invalid(key, f"{key} {value!r} is not a date-time (wanted {wanted})") from None
+        raise Invalid(key, f"{key} {_shown(value)} is not a date-time (wanted {wanted})") from None
+    # RFC 2822's "-0000" means UTC (the sender's zone unknown); Python returns it naive.
+    if moment.tzinfo is None and re.search(r"-0000\s*$", value):
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def markdown_to_text(source: str) -> str:
@@ -200,17 +225,26 @@ def markdown_to_text(source: str) -> str:
     return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 <\2>", text)
 
 
+def _warn_unknown_keys(ref: str, doc: Document, problems: list[Problem]) -> None:
+    for key in doc.meta:
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            message = f"unknown front-matter key '{key}'{hint}; ignored"
+            problems.append(Problem(ref, message, doc.line_of(key), Severity.WARNING))
+
+
 def _text(meta: dict[str, Any], key: str) -> str:
     value = meta.get(key, "")
     if not isinstance(value, str):
-        raise Invalid(key, f"{key} must be text, not {value!r}")
+        raise Invalid(key, f"{key} must be text, not {_shown(value)}")
     return value.strip()
 
 
 def _flag(meta: dict[str, Any], key: str) -> bool:
     value = meta.get(key, False)
     if not isinstance(value, bool):
-        raise Invalid(key, f"{key} must be true or false, not {value!r}")
+        raise Invalid(key, f"{key} must be true or false, not {_shown(value)}")
     return value
 
 
@@ -219,5 +253,5 @@ def _categories(meta: dict[str, Any]) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise Invalid("categories", f"categories must be a list of names, not {value!r}")
+        raise Invalid("categories", f"categories must be a list of names, not {_shown(value)}")
     return tuple(dict.fromkeys(one_line(v) for v in value))

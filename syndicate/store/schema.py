@@ -12,8 +12,11 @@ from collections.abc import Callable
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -108,11 +111,90 @@ pings = Table(
     Column("last_error", Text),
 )
 
+# -- version 2: the mailing list and the outbox --
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, index=True),
+    # Delimited and sorted (",en,tr,"), so planning can match them in SQL on either engine.
+    Column("languages", String(400), nullable=False),
+    Column("categories", Text, nullable=False),
+    Column("frequency", String(16), nullable=False),
+    Column("consent_at", UTCDateTime, nullable=False),
+    Column("consent_method", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
+    Column("changed_at", UTCDateTime, nullable=False),
+)
+
+# Addresses that must never be mailed again (hard bounces, complaints).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# A message rendered once (a statement, a digest, a confirmation) and its planned recipients.
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("lang", String(35), nullable=False),
+    Column("statement_id", String(200)),
+    Column("subject", Text, nullable=False),
+    Column("message", LargeBinary, nullable=False),
+    Column("recipients", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The outbox: one row per (edition or event) x channel x target, never planned twice.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("source_kind", String(16), nullable=False),
+    Column("source_id", Integer, nullable=False),
+    Column("target", String(320), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("lease_token", String(36)),
+    Column("lease_until", UTCDateTime),
+    Column("leased_by", String(200)),
+    Column("handoff_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("source_kind", "source_id", "channel", "target", name="uq_deliveries_source_target"),
+    Index("ix_deliveries_claim", "channel", "state", "due_at"),
+    Index("ix_deliveries_lease", "state", "lease_until"),
+)
+
 Upgrade = Callable[[Connection], None]
 
+
+def _create(*tables: Table) -> Upgrade:
+    def upgrade(conn: Connection) -> None:
+        for table in tables:
+            table.create(conn)
+
+    return upgrade
+
+
 # UPGRADES[n] takes a database from version n to n + 1.
-UPGRADES: dict[int, Upgrade] = {}
-VERSION = 1
+UPGRADES: dict[int, Upgrade] = {
+    1: _create(subscribers, suppressions, editions, deliveries),
+}
+VERSION = 2
 
 
 def migrate(db: Database) -> int:
@@ -126,8 +208,9 @@ def migrate(db: Database) -> int:
             )
         if found == 0:
             metadata.create_all(conn)
-        for version in range(max(found, 1), VERSION):
-            UPGRADES[version](conn)
+        else:
+            for version in range(found, VERSION):
+                UPGRADES[version](conn)
         _set_version(conn, VERSION)
     return found
 

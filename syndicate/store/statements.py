@@ -30,7 +30,7 @@ class Known:
 def fingerprints(conn: Connection) -> dict[str, str]:
     """ref -> fingerprint of every statement a source still holds (retracted ones are read again)."""
     query = select(statements.c.source_ref, statements.c.fingerprint).where(statements.c.state != State.RETRACTED)
-    return dict(conn.execute(query).tuples().all())
+    return {ref: fingerprint for ref, fingerprint in conn.execute(query)}
 
 
 def index(conn: Connection) -> dict[str, Known]:
@@ -190,3 +190,8 @@ def _statement(r: Row[Any]) -> Statement:
         source_ref=r.source_ref,
         fingerprint=r.fingerprint,
     )
+
+
+def last_seq(conn: Connection) -> int:
+    """The seq of the newest revision (0 when there is none)."""
+    return int(conn.execute(select(func.coalesce(func.max(revisions.c.seq), 0))).scalar_one())

@@ -1,0 +1,1 @@
+"""Planning: turning revisions into deliveries owed (editions for subscribers, events for partners)."""

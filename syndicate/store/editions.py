@@ -1,0 +1,183 @@
+"""Editions (messages rendered once) and the planning of their deliveries into the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, exists, false, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from syndicate.outbox import DeliveryState
+from syndicate.render.email import Rendered
+from syndicate.store.schema import deliveries, editions, subscribers, suppressions
+
+
+@dataclass(frozen=True)
+class Edition:
+    """A stored edition."""
+
+    id: int
+    key: str
+    kind: str
+    lang: str
+    statement_id: str | None
+    subject: str
+    message: bytes
+    recipients: int
+    created_at: datetime
+
+
+def _dialect_insert(conn: Connection, table: Any) -> Any:
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def create(
+    conn: Connection,
+    key: str,
+    kind: str,
+    lang: str,
+    subject: str,
+    message: bytes,
+    now: datetime,
+    statement_id: str | None = None,
+) -> int | None:
+    """Insert an edition under ``key``; None if one exists already (planned once, whoever came first)."""
+    values = {
+        "key": key,
+        "kind": kind,
+        "lang": lang,
+        "statement_id": statement_id,
+        "subject": subject,
+        "message": message,
+        "recipients": 0,
+        "created_at": now,
+    }
+    query = (
+        _dialect_insert(conn, editions)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(editions.c.id)
+    )
+    found = conn.execute(query).scalar()
+    return int(found) if found is not None else None
+
+
+def create_or_get(
+    conn: Connection, key: str, render: Callable[[], Rendered], kind: str, lang: str, now: datetime
+) -> int:
+    """The id of the edition under ``key``, rendering and inserting it if it is not there yet."""
+    found = conn.execute(select(editions.c.id).where(editions.c.key == key)).scalar()
+    if found is not None:
+        return int(found)
+    rendered = render()
+    created = create(conn, key, kind, lang, rendered.subject, rendered.message, now)
+    if created is None:  # another process inserted it meanwhile
+        return int(conn.execute(select(editions.c.id).where(editions.c.key == key)).scalar_one())
+    return created
+
+
+def exists_key(conn: Connection, key: str) -> bool:
+    """Whether an edition was planned under ``key``."""
+    return conn.execute(select(editions.c.id).where(editions.c.key == key)).first() is not None
+
+
+def get(conn: Connection, edition_id: int) -> Edition | None:
+    """An edition by id."""
+    row = conn.execute(select(editions).where(editions.c.id == edition_id)).first()
+    return (
+        Edition(
+            row.id,
+            row.key,
+            row.kind,
+            row.lang,
+            row.statement_id,
+            row.subject,
+            row.message,
+            row.recipients,
+            row.created_at,
+        )
+        if row
+        else None
+    )
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%,{escaped},%"
+
+
+def audience(lang: str, categories: Sequence[str], frequency: str) -> Any:
+    """SQL condition: active subscribers of ``frequency`` who read ``lang`` and follow one of ``categories``."""
+    category_match = or_(
+        subscribers.c.categories == "", *(subscribers.c.categories.like(_like(c), escape="\\") for c in categories)
+    )
+    not_suppressed = ~exists().where(suppressions.c.email == subscribers.c.email)
+    return and_(
+        subscribers.c.status == "active",
+        subscribers.c.frequency == frequency,
+        subscribers.c.languages.like(_like(lang), escape="\\"),
+        category_match if categories else subscribers.c.categories == "",
+        not_suppressed,
+    )
+
+
+def plan_deliveries(conn: Connection, edition_id: int, condition: Any, now: datetime) -> int:
+    """Add a pending email delivery of the edition for every subscriber matching ``condition``."""
+    stamp = literal(now, deliveries.c.due_at.type)
+    chosen = select(
+        literal("email"), literal("edition"), literal(edition_id), cast(subscribers.c.id, String),
+        literal(DeliveryState.PENDING.value), literal(0), stamp, stamp,
+    ).where(condition)  # fmt: skip
+    columns = ["channel", "source_kind", "source_id", "target", "state", "attempts", "due_at", "created_at"]
+    query = _dialect_insert(conn, deliveries).from_select(columns, chosen).on_conflict_do_nothing()
+    planned = int(conn.execute(query).rowcount)
+    conn.execute(update(editions).where(editions.c.id == edition_id).values(recipients=editions.c.recipients + planned))
+    return planned
+
+
+def plan_one(conn: Connection, edition_id: int, subscriber_id: int, now: datetime) -> bool:
+    """Add one pending delivery (a confirmation); False if it was planned already."""
+    condition = subscribers.c.id == subscriber_id
+    return plan_deliveries(conn, edition_id, condition, now) > 0
+
+
+def cancel_statement(conn: Connection, statement_id: str, now: datetime) -> int:
+    """Cancel pending mail of a statement that was retracted before it went out."""
+    ids = select(editions.c.id).where(editions.c.statement_id == statement_id)
+    query = (
+        update(deliveries)
+        .where(
+            deliveries.c.source_kind == "edition",
+            deliveries.c.source_id.in_(ids.scalar_subquery()),
+            deliveries.c.state == DeliveryState.PENDING,
+        )
+        .values(state=DeliveryState.CANCELLED, finished_at=now, last_error="statement retracted before it was sent")
+    )
+    return int(conn.execute(query).rowcount)
+
+
+def signatures(conn: Connection, frequency: str) -> list[tuple[str, str]]:
+    """Distinct (languages, categories) of active subscribers of ``frequency``: one digest each."""
+    query = (
+        select(subscribers.c.languages, subscribers.c.categories)
+        .where(subscribers.c.status == "active", subscribers.c.frequency == frequency)
+        .distinct()
+    )
+    return [(r.languages, r.categories) for r in conn.execute(query)]
+
+
+def signature_condition(frequency: str, lang: str, languages: str, categories: str) -> Any:
+    """SQL condition: the subscribers of one digest signature who read ``lang``."""
+    not_suppressed = ~exists().where(suppressions.c.email == subscribers.c.email)
+    return and_(
+        subscribers.c.status == "active",
+        subscribers.c.frequency == frequency,
+        subscribers.c.languages == languages,
+        subscribers.c.categories == categories,
+        subscribers.c.languages.like(_like(lang), escape="\\") if lang else false(),
+        not_suppressed,
+    )

@@ -1,0 +1,192 @@
+"""Subscribers and the suppression list in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Row
+
+from syndicate.store.schema import subscribers, suppressions
+from syndicate.subscribers import NewSubscriber, Status, joined, split
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A stored subscriber."""
+
+    id: int
+    email: str
+    status: Status
+    languages: tuple[str, ...]
+    categories: tuple[str, ...]
+    frequency: str
+    created_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+    consent_at: datetime
+    consent_method: str
+
+    def as_row(self) -> dict[str, Any]:
+        """Plain values, for CSV and JSON."""
+        return {
+            "email": self.email,
+            "status": self.status.value,
+            "languages": ";".join(self.languages),
+            "categories": ";".join(self.categories),
+            "frequency": self.frequency,
+            "consent_at": self.consent_at.isoformat(),
+            "consent_method": self.consent_method,
+            "created_at": self.created_at.isoformat(),
+            "confirmed_at": self.confirmed_at.isoformat() if self.confirmed_at else "",
+            "unsubscribed_at": self.unsubscribed_at.isoformat() if self.unsubscribed_at else "",
+        }
+
+
+def _subscriber(row: Row[Any]) -> Subscriber:
+    return Subscriber(
+        row.id, row.email, Status(row.status), split(row.languages), split(row.categories), row.frequency,
+        row.created_at, row.confirmed_at, row.unsubscribed_at, row.consent_at, row.consent_method,
+    )  # fmt: skip
+
+
+def by_email(conn: Connection, email: str) -> Subscriber | None:
+    """The subscriber with this (normalised) address."""
+    row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+    return _subscriber(row) if row else None
+
+
+def by_id(conn: Connection, subscriber_id: int) -> Subscriber | None:
+    """The subscriber with this id."""
+    row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    return _subscriber(row) if row else None
+
+
+def by_ids(conn: Connection, ids: list[int]) -> dict[int, Subscriber]:
+    """Subscribers by id (missing ids are absent)."""
+    found: dict[int, Subscriber] = {}
+    for start in range(0, len(ids), 900):
+        rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(ids[start : start + 900])))
+        found.update((r.id, _subscriber(r)) for r in rows)
+    return found
+
+
+def add(conn: Connection, new: NewSubscriber, now: datetime) -> int:
+    """Insert a subscriber (the address must be new); return its id."""
+    status = Status.ACTIVE if new.confirmed else Status.PENDING
+    values = {
+        "email": new.email,
+        "status": status.value,
+        "languages": joined(new.languages),
+        "categories": joined(new.categories),
+        "frequency": new.frequency.value,
+        "consent_at": new.consent_at or now,
+        "consent_method": new.consent_method,
+        "created_at": now,
+        "confirmed_at": now if new.confirmed else None,
+        "changed_at": now,
+    }
+    return int(conn.execute(insert(subscribers).values(**values).returning(subscribers.c.id)).scalar_one())
+
+
+def add_many(conn: Connection, rows: list[NewSubscriber], now: datetime) -> int:
+    """Insert many new subscribers at once; return how many."""
+    values = [
+        {
+            "email": n.email,
+            "status": (Status.ACTIVE if n.confirmed else Status.PENDING).value,
+            "languages": joined(n.languages),
+            "categories": joined(n.categories),
+            "frequency": n.frequency.value,
+            "consent_at": n.consent_at or now,
+            "consent_method": n.consent_method,
+            "created_at": now,
+            "confirmed_at": now if n.confirmed else None,
+            "changed_at": now,
+        }
+        for n in rows
+    ]
+    if values:
+        conn.execute(insert(subscribers), values)
+    return len(values)
+
+
+def update_preferences(
+    conn: Connection,
+    subscriber_id: int,
+    languages: tuple[str, ...],
+    categories: tuple[str, ...],
+    frequency: str,
+    now: datetime,
+) -> None:
+    """Change what a subscriber gets, and how often."""
+    values = {
+        "languages": joined(languages),
+        "categories": joined(categories),
+        "frequency": frequency,
+        "changed_at": now,
+    }
+    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
+
+
+def set_status(
+    conn: Connection, subscriber_id: int, status: Status, now: datetime, *, consent: str | None = None
+) -> None:
+    """Move a subscriber to ``status``, stamping when (and the new consent, when there is one)."""
+    values: dict[str, Any] = {"status": status.value, "changed_at": now}
+    if status == Status.ACTIVE:
+        values.update(confirmed_at=now, unsubscribed_at=None)
+    elif status == Status.UNSUBSCRIBED:
+        values["unsubscribed_at"] = now
+    elif status == Status.PENDING:
+        values.update(confirmed_at=None, unsubscribed_at=None)
+    if consent is not None:
+        values.update(consent_at=now, consent_method=consent)
+    conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
+
+
+def remove(conn: Connection, email: str) -> bool:
+    """Delete a subscriber entirely; True if there was one."""
+    return bool(conn.execute(delete(subscribers).where(subscribers.c.email == email)).rowcount)
+
+
+def iterate(conn: Connection, status: Status | None = None) -> Iterator[Subscriber]:
+    """Every subscriber (optionally of one status), streamed in address order."""
+    query = select(subscribers).order_by(subscribers.c.email)
+    if status is not None:
+        query = query.where(subscribers.c.status == status.value)
+    for row in conn.execution_options(yield_per=1000).execute(query):
+        yield _subscriber(row)
+
+
+def existing(conn: Connection, emails: list[str]) -> set[str]:
+    """Which of ``emails`` are already subscribers."""
+    found: set[str] = set()
+    for start in range(0, len(emails), 900):
+        found.update(
+            conn.scalars(select(subscribers.c.email).where(subscribers.c.email.in_(emails[start : start + 900])))
+        )
+    return found
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """Subscribers by status (every status listed)."""
+    found = {s.value: 0 for s in Status}
+    for status, count in conn.execute(select(subscribers.c.status, func.count()).group_by(subscribers.c.status)):
+        found[status] = count
+    return found
+
+
+def suppress(conn: Connection, email: str, reason: str, now: datetime, status: Status = Status.BOUNCED) -> None:
+    """Never mail ``email`` again, and say why; the subscriber (if any) becomes ``status``."""
+    if conn.execute(select(suppressions.c.email).where(suppressions.c.email == email)).first() is None:
+        conn.execute(insert(suppressions).values(email=email, reason=reason, created_at=now))
+    conn.execute(update(subscribers).where(subscribers.c.email == email).values(status=status.value, changed_at=now))
+
+
+def is_suppressed(conn: Connection, email: str) -> bool:
+    """Whether ``email`` is on the suppression list."""
+    return conn.execute(select(suppressions.c.email).where(suppressions.c.email == email)).first() is not None
