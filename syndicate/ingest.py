@@ -256,8 +256,7 @@ def _note(report: IngestReport, statement_id: str, state: State, change: Change 
 
 def _apply(conn: Connection, plan: Plan) -> None:
     store.insert(conn, plan.inserts)
-    for statement_id, values in plan.updates.items():
-        store.update(conn, statement_id, values)
+    store.update_many(conn, plan.updates)
     store.delete(conn, plan.deletes)
     store.add_revisions(conn, plan.revisions)
 

@@ -49,7 +49,8 @@ class FeedSource:
 
     def scan(self, known: Mapping[str, str]) -> Scan:
         """Fetch the feed and read the entries that are new or changed."""
-        parsed = feedparser.parse(self._fetch())
+        body, headers = self._fetch()
+        parsed = feedparser.parse(body, response_headers=headers)
         error = parsed.get("bozo_exception")
         if isinstance(error, xml.sax.SAXParseException):
             where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
@@ -69,13 +70,21 @@ class FeedSource:
         """The feed's URL and the entry's guid."""
         return f"{self.url} (entry {ref.removeprefix('feed:')})"
 
-    def _fetch(self) -> bytes:
+    def _fetch(self) -> tuple[bytes, dict[str, str]]:
+        """The feed's bytes, and the headers feedparser should believe.
+
+        The content type is always XML, so that a feed that is not well-formed
+        is reported rather than read by feedparser's lenient HTML parser; the
+        location makes relative links absolute.
+        """
         try:
             response = self.session.get(self.url, timeout=(self.timeout, self.timeout))
             response.raise_for_status()
         except requests.RequestException as exc:
             raise SourceError(f"feed {self.url} could not be fetched: {exc}") from exc
-        return response.content
+        declared = "charset" in response.headers.get("content-type", "").lower() and response.encoding
+        content_type = f"application/xml; charset={declared}" if declared else "application/xml"
+        return response.content, {"content-location": response.url, "content-type": content_type}
 
     def _entry(self, entry: Any, index: int, defaults: EntryDefaults, known: Mapping[str, str], scan: Scan) -> None:
         guid = entry.get("id") or entry.get("link")

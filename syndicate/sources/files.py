@@ -10,12 +10,16 @@ trusted and it is read again next time (git calls these entries "racy").
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from syndicate.model import Problem, Scan
+from syndicate.model import Problem, Scan, Statement
 from syndicate.sources.reader import Reader
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".html")
 RACY_NS = 2_000_000_000
@@ -39,23 +43,31 @@ class FilesSource:
         racy_after = self.wall() - RACY_NS
         for path, ref in self._files():
             try:
-                stat = path.stat()
-                fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}" if stat.st_mtime_ns < racy_after else UNTRUSTED
-                if fingerprint != UNTRUSTED and known.get(ref) == fingerprint:
-                    scan.unchanged.add(ref)
-                else:
-                    self._read(path, ref, stat.st_size, fingerprint, scan)
-            except OSError as exc:
+                self._visit(path, ref, known.get(ref), racy_after, scan)
+            except OSError as exc:  # removed while we looked, or not ours to read
                 scan.problems.append(Problem(self.display(ref), f"cannot be read: {exc.strerror or exc}"))
                 scan.unreadable.add(ref)
         return scan
 
+    def _visit(self, path: Path, ref: str, last: str | None, racy_after: int, scan: Scan) -> None:
+        """Read one file, unless its size and time say it is as ``last`` saw it."""
+        stat = path.stat()
+        trusted = stat.st_mtime_ns < racy_after
+        fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}" if trusted else UNTRUSTED
+        if trusted and last == fingerprint:
+            scan.unchanged.add(ref)
+        else:
+            self._read(path, ref, stat.st_size, fingerprint, scan)
+
     def _files(self) -> Iterator[tuple[Path, str]]:
-        for path in sorted(self.root.rglob("*")):
-            ref = path.relative_to(self.root)
-            hidden = any(part.startswith(".") for part in ref.parts)
-            if path.suffix.lower() in SUFFIXES and not hidden and path.is_file():
-                yield path, ref.as_posix()
+        """(path, ref) of every statement file, by ref; hidden files and folders are left out."""
+        found = []
+        for folder, subfolders, names in os.walk(self.root):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            base = Path(folder).relative_to(self.root)
+            found += [(base / name).as_posix() for name in names if _is_statement(name)]
+        for ref in sorted(found):
+            yield self.root / ref, ref
 
     def _read(self, path: Path, ref: str, size: int, fingerprint: str, scan: Scan) -> None:
         if size > self.max_bytes:
@@ -63,12 +75,20 @@ class FilesSource:
             scan.problems.append(Problem(self.display(ref), message))
             scan.unreadable.add(ref)
             return
-        statement, problems = self.reader.read(ref, path.read_bytes(), fingerprint)
+        statement, problems = self._parse(ref, path.read_bytes(), fingerprint)
         scan.problems.extend(Problem(self.display(p.path), p.message, p.line, p.severity) for p in problems)
         if statement is None:
             scan.unreadable.add(ref)
         else:
             scan.statements.append(statement)
+
+    def _parse(self, ref: str, data: bytes, fingerprint: str) -> tuple[Statement | None, list[Problem]]:
+        """The reader's verdict on one file; a bug it meets there is that file's problem, not the scan's."""
+        try:
+            return self.reader.read(ref, data, fingerprint)
+        except Exception as exc:
+            log.exception("reading %s failed", self.display(ref))
+            return None, [Problem(ref, f"could not be read ({type(exc).__name__}: {exc}); skipped")]
 
     def display(self, ref: str) -> str:
         """The path an operator recognises: relative to the working folder when possible."""
@@ -77,3 +97,7 @@ class FilesSource:
             return str(path.relative_to(Path.cwd()))
         except ValueError:
             return str(path)
+
+
+def _is_statement(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in SUFFIXES

@@ -15,7 +15,7 @@ import yaml
 FENCES = {"+++": "TOML", "---": "YAML"}
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 _TOML_END = "(at end of document)"
-_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*[=:]")
+_KEY = re.compile(r"""^["']?([A-Za-z_][\w-]*)["']?\s*[=:]""")
 
 
 class FrontMatterError(Exception):
@@ -109,5 +109,6 @@ class _YAMLLoader(yaml.SafeLoader):
         except yaml.YAMLError:
             raise
         except Exception as exc:
-            problem = f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]} ({exc})"
+            shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else "this value"
+            problem = f"{shown[:80]} is not a valid {node.tag.rsplit(':', 1)[-1]} ({exc})"
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from exc

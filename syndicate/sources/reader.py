@@ -123,7 +123,7 @@ class Reader:
             id=statement_id,
             body_html=body_html,
             body_text=body_text,
-            summary=summary or excerpt_words(html_to_text(body_html), SUMMARY_WORDS),
+            summary=summary or excerpt_words(html_to_text(_opening(body_html)), SUMMARY_WORDS),
             source_ref=ref,
             fingerprint=fingerprint,
             id_line=doc.key_lines.get("id"),
@@ -132,7 +132,10 @@ class Reader:
 
     def _id(self, ref: str, meta: dict[str, Any]) -> str:
         if "id" not in meta:
-            return slugify(PurePosixPath(ref).stem)
+            default = slugify(PurePosixPath(ref).stem)
+            if not _ID.match(default):
+                raise Invalid("id", "the file name gives no usable id; name the file in letters or set id")
+            return default
         value = meta["id"]
         if not isinstance(value, str | int) or not _ID.match(str(value)):
             raise Invalid("id", f"id {_shown(value)} must be letters, digits, '.', '-' or '_' (it appears in URLs)")
@@ -214,6 +217,17 @@ def _parse_time_text(value: str, key: str, tz: ZoneInfo) -> datetime:
     if moment.tzinfo is None and re.search(r"-0000\s*$", value):
         return moment.replace(tzinfo=UTC)
     return moment
+
+
+def _opening(html: str, paragraphs: int = 3) -> str:
+    """The first few paragraphs of ``html``: all an automatic summary reads (a long body costs no more)."""
+    end = 0
+    for _ in range(paragraphs):
+        found = html.find("</p>", end)
+        if found == -1:
+            return html
+        end = found + 4
+    return html[:end]
 
 
 def markdown_to_text(source: str) -> str:
