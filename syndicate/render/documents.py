@@ -1,12 +1,12 @@
 """Feed documents as bytes: a feed-level frame from feedgen, the entries, the archive links.
 
 The same records always give the same bytes: nothing here reads the clock, and
-a document's ``updated`` is its newest entry's real change.
+a document's ``updated`` is its newest entry's real change (an open page not
+yet holding any is as new as the sealed page before it).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +19,7 @@ from lxml import etree
 from syndicate import __version__
 from syndicate.config import Config
 from syndicate.model import Revision
-from syndicate.render.entries import ATOM, DC, HISTORY, TOMBSTONES, EntryRenderer
+from syndicate.render.entries import ATOM, HISTORY, NAMESPACES, EntryRenderer
 from syndicate.render.layout import Document, FeedSpec, Record, newest_first
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,7 +86,7 @@ class DocumentRenderer:
 
     def _atom(self, doc: Document, shown: list[tuple[Record, Revision]], updated: datetime) -> bytes:
         frame = etree.fromstring(self._frame(doc, "atom", updated).atom_str())
-        root = _renamespaced(frame, {None: ATOM, "at": TOMBSTONES, "fh": HISTORY})
+        root = _renamespaced(frame, NAMESPACES["atom"])
         for link in root.findall(f"{{{ATOM}}}link"):
             root.remove(link)
         position = next(i for i, child in enumerate(root) if child.tag == f"{{{ATOM}}}updated") + 1
@@ -96,15 +96,13 @@ class DocumentRenderer:
         if doc.kind == "sealed":
             etree.SubElement(root, f"{{{HISTORY}}}archive")
         # RFC 4287 puts every extension element of the feed before its entries, tombstones included.
-        root.extend(self.entries.tombstone(revision) for record, revision in shown if record.tombstone)
-        root.extend(copy.deepcopy(self.entries.entry(rev, "atom")) for record, rev in shown if not record.tombstone)
-        return _xml(root)
+        tombstones = [self.entries.fragment(rev, "atom", tombstone=True) for record, rev in shown if record.tombstone]
+        entries = [self.entries.fragment(rev, "atom") for record, rev in shown if not record.tombstone]
+        return _joined(root, b"</feed>", tombstones + entries)
 
     def _rss(self, doc: Document, shown: list[tuple[Record, Revision]], updated: datetime) -> bytes:
         frame = etree.fromstring(self._frame(doc, "rss", updated).rss_str())
-        root = _renamespaced(
-            frame, {"atom": ATOM, "content": "http://purl.org/rss/1.0/modules/content/", "dc": DC, "fh": HISTORY}
-        )
+        root = _renamespaced(frame, NAMESPACES["rss"])
         channel = root.find("channel")
         assert channel is not None
         for link in channel.findall(f"{{{ATOM}}}link"):
@@ -113,10 +111,8 @@ class DocumentRenderer:
             channel.append(_link(f"{{{ATOM}}}link", rel, href, kind))
         if doc.kind == "sealed":
             etree.SubElement(channel, f"{{{HISTORY}}}archive")
-        for record, revision in shown:
-            if not record.tombstone:
-                channel.append(copy.deepcopy(self.entries.entry(revision, "rss")))
-        return _xml(root)
+        items = [self.entries.fragment(rev, "rss") for record, rev in shown if not record.tombstone]
+        return _joined(root, b"  </channel>", items)
 
     def _json(self, doc: Document, shown: list[tuple[Record, Revision]], updated: datetime) -> bytes:
         site = self.config.site
@@ -134,9 +130,9 @@ class DocumentRenderer:
             feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in self.config.feeds.hubs]
         if "prev-archive" in links:
             feed["next_url"] = links["prev-archive"]
-        feed["items"] = [self.entries.entry(rev, "json") for record, rev in shown if not record.tombstone]
         feed["_syndicate"] = {"updated": updated.astimezone(site.tz).isoformat(), "archive": links}
-        return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode()
+        items = [self.entries.fragment(rev, "json") for record, rev in shown if not record.tombstone]
+        return _json_document(feed, items)
 
 
 def _renamespaced(frame: etree._Element, nsmap: dict[str | None, str]) -> etree._Element:
@@ -156,6 +152,22 @@ def _link(tag: str, rel: str, href: str, kind: str) -> etree._Element:
     return element
 
 
-def _xml(root: etree._Element) -> bytes:
-    etree.cleanup_namespaces(root, top_nsmap=root.nsmap)  # type: ignore[arg-type]
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+def _joined(root: etree._Element, closing: bytes, fragments: list[bytes]) -> bytes:
+    """The frame, pretty-printed, with the entries' bytes put in before ``closing``.
+
+    Every namespace stays declared on the root (the entries use them), so the
+    frame is not cleaned of declarations it does not use itself.
+    """
+    frame = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    if not fragments:
+        return frame
+    cut = frame.rindex(closing)
+    return frame[:cut] + b"".join(fragments) + frame[cut:]
+
+
+def _json_document(feed: dict[str, Any], items: list[bytes]) -> bytes:
+    """JSON Feed text: one key per line, one item per line (each item serialised once per build)."""
+    head = [f'  "{key}": {json.dumps(value, ensure_ascii=False)}'.encode() for key, value in feed.items()]
+    body = b",\n".join(b"    " + item for item in items)
+    items_part = b'  "items": [\n' + body + b"\n  ]" if items else b'  "items": []'
+    return b"{\n" + b",\n".join([*head, items_part]) + b"\n}\n"

@@ -9,6 +9,8 @@ updated time (added as ``dc:`` and ``atom:`` elements).
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +27,7 @@ ATOM = "http://www.w3.org/2005/Atom"
 DC = "http://purl.org/dc/elements/1.1/"
 TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
 HISTORY = "http://purl.org/syndication/history/1.0"
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
@@ -44,6 +47,27 @@ class EntryRenderer:
         if key not in self._cache:
             self._cache[key] = getattr(self, f"_{fmt}")(revision)
         return self._cache[key]
+
+    def forget(self) -> None:
+        """Drop the cached entries (a build is over)."""
+        self._cache.clear()
+
+    def fragment(self, revision: Revision, fmt: str, *, tombstone: bool = False) -> bytes:
+        """The entry as bytes, indented for its place in a document; serialised once per build.
+
+        The namespaces are declared once on the document's root, so the
+        redeclarations lxml writes on a lone element are left out.
+        """
+        key = (revision.seq, f"{fmt}-tombstone" if tombstone else f"{fmt}-bytes")
+        if key not in self._cache:
+            if fmt == "json":
+                data = json.dumps(self.entry(revision, "json"), ensure_ascii=False).encode()
+            else:
+                element = copy.deepcopy(self.tombstone(revision) if tombstone else self.entry(revision, fmt))
+                data = _serialised(element, fmt)
+            self._cache[key] = data
+        fragment: bytes = self._cache[key]
+        return fragment
 
     def tombstone(self, revision: Revision) -> etree._Element:
         """An RFC 6721 ``at:deleted-entry`` saying the entry was withdrawn, and when."""
@@ -123,6 +147,25 @@ class EntryRenderer:
             item["tags"] = list(revision.categories)
         item["_syndicate"] = {"rights": self.site.rights, "attribution": self.attribution(revision, html=False)}
         return item
+
+
+# The namespaces each document declares on its root; entries are serialised inside them.
+NAMESPACES: dict[str, dict[str | None, str]] = {
+    "atom": {None: ATOM, "at": TOMBSTONES, "fh": HISTORY},
+    "rss": {"atom": ATOM, "content": CONTENT, "dc": DC, "fh": HISTORY},
+}
+_DEPTH = {"atom": 1, "rss": 2}  # entries sit in <feed>; items in <rss><channel>
+
+
+def _serialised(element: etree._Element, fmt: str) -> bytes:
+    """An element as it sits in a pretty-printed document of ``fmt``, using the root's namespace prefixes."""
+    depth = _DEPTH[fmt]
+    wrapper = etree.Element(f"{{{ATOM}}}wrapper" if fmt == "atom" else "wrapper", nsmap=NAMESPACES[fmt])  # type: ignore[arg-type]
+    wrapper.append(element)
+    etree.indent(wrapper, space="  ", level=depth - 1)
+    data = etree.tostring(wrapper, encoding="UTF-8")
+    inner = data[data.index(b">") + 1 : data.rindex(b"</")]
+    return inner.lstrip(b"\n").rstrip(b" ")
 
 
 def _in_atom_namespace(element: etree._Element) -> etree._Element:

@@ -26,7 +26,7 @@ from syndicate.store.feeds import Written
 log = logging.getLogger(__name__)
 
 # Bump when the rendering code changes what it writes, so every open document is made again.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 
 
 @dataclass
@@ -61,6 +61,7 @@ class FeedBuilder:
 
     def build(self, now: datetime) -> FeedReport:
         """Bring every feed document up to date; owe hubs a ping for each changed feed."""
+        self.renderer.entries.forget()  # entries are cached for one build, not for the life of a daemon
         report = FeedReport()
         with self.db.read() as conn:
             heads = statement_store.revision_heads(conn)

@@ -84,30 +84,44 @@ def build_logs(heads: Iterable[Sequence[Any]], by_language: bool, by_category: b
     logs = Logs()
     logs.specs[SITE.key] = SITE
     logs.records[SITE.key] = []
-    member_of: dict[str, set[str]] = {}
+    member_of: dict[str, tuple[str, ...]] = {}
+    feeds_of = _FeedIndex(logs, by_language, by_category)
     for seq, statement_id, change, lang, categories in heads:
-        now_in: set[str] = set()
-        if change != Change.RETRACTED:
-            now_in = {spec.key for spec in _feeds_of(lang, categories, by_language, by_category, logs)}
-        for key in sorted(now_in):
+        now_in = () if change == Change.RETRACTED else feeds_of(lang, tuple(categories))
+        for key in now_in:
             logs.records[key].append(Record(seq, statement_id))
-        for key in sorted(member_of.get(statement_id, set()) - now_in):
+        for key in sorted(set(member_of.get(statement_id, ())) - set(now_in)):
             logs.records[key].append(Record(seq, statement_id, tombstone=True))
         member_of[statement_id] = now_in
     return logs
 
 
-def _feeds_of(lang: str, categories: Sequence[str], by_language: bool, by_category: bool, logs: Logs) -> list[FeedSpec]:
-    specs = [SITE]
-    if by_language:
-        specs.append(FeedSpec(f"lang:{lang}", f"lang/{lang}", lang=lang))
-    if by_category:
-        specs.extend(FeedSpec(f"category:{slugify(c)}", f"category/{slugify(c)}", category=c) for c in categories)
-    for spec in specs:
-        if spec.key not in logs.specs:
-            logs.specs[spec.key] = spec
-            logs.records[spec.key] = []
-    return specs
+class _FeedIndex:
+    """The keys of the feeds a (language, categories) pair belongs to, registering new feeds as met."""
+
+    def __init__(self, logs: Logs, by_language: bool, by_category: bool) -> None:
+        self.logs = logs
+        self.by_language = by_language
+        self.by_category = by_category
+        self.known: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+    def __call__(self, lang: str, categories: tuple[str, ...]) -> tuple[str, ...]:
+        found = self.known.get((lang, categories))
+        if found is None:
+            found = self.known[(lang, categories)] = self._register(lang, categories)
+        return found
+
+    def _register(self, lang: str, categories: tuple[str, ...]) -> tuple[str, ...]:
+        specs = [SITE]
+        if self.by_language:
+            specs.append(FeedSpec(f"lang:{lang}", f"lang/{lang}", lang=lang))
+        if self.by_category:
+            specs.extend(FeedSpec(f"category:{slugify(c)}", f"category/{slugify(c)}", category=c) for c in categories)
+        for spec in specs:
+            if spec.key not in self.logs.specs:
+                self.logs.specs[spec.key] = spec
+                self.logs.records[spec.key] = []
+        return tuple(sorted({spec.key for spec in specs}))
 
 
 def documents(feed: FeedSpec, records: Sequence[Record], items: int) -> list[Document]:

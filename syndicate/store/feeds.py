@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
@@ -24,11 +25,12 @@ class Written:
 
 @dataclass(frozen=True)
 class Ping:
-    """A publish ping owed to a hub."""
+    """A publish ping owed to a hub, as it stood when read (``due_at`` fences later updates)."""
 
     hub: str
     topic: str
     attempts: int
+    due_at: datetime
 
 
 def written(conn: Connection) -> dict[str, Written]:
@@ -60,19 +62,24 @@ def owe_pings(conn: Connection, hubs: Iterable[str], topics: Iterable[str], now:
 
 def due_pings(conn: Connection, now: datetime) -> list[Ping]:
     """Pings whose time has come."""
-    query = select(pings.c.hub, pings.c.topic, pings.c.attempts).where(pings.c.due_at <= now).order_by(pings.c.due_at)
-    return [Ping(r.hub, r.topic, r.attempts) for r in conn.execute(query)]
+    cols = (pings.c.hub, pings.c.topic, pings.c.attempts, pings.c.due_at)
+    query = select(*cols).where(pings.c.due_at <= now).order_by(pings.c.due_at, pings.c.hub, pings.c.topic)
+    return [Ping(r.hub, r.topic, r.attempts, r.due_at) for r in conn.execute(query)]
 
 
 def ping_done(conn: Connection, ping: Ping) -> None:
-    """The hub took the ping."""
-    conn.execute(delete(pings).where(pings.c.hub == ping.hub, pings.c.topic == ping.topic))
+    """The hub took the ping; one owed since it was read (the feed changed again) still stands."""
+    conn.execute(delete(pings).where(*_same(ping)))
 
 
 def ping_failed(conn: Connection, ping: Ping, retry_at: datetime, error: str) -> None:
-    """The hub did not take the ping; try again at ``retry_at``."""
+    """The hub did not take the ping; try again at ``retry_at`` (unless it is owed anew already)."""
     values = {"attempts": ping.attempts + 1, "due_at": retry_at, "last_error": error}
-    conn.execute(pings.update().where(pings.c.hub == ping.hub, pings.c.topic == ping.topic).values(**values))
+    conn.execute(pings.update().where(*_same(ping)).values(**values))
+
+
+def _same(ping: Ping) -> tuple[Any, ...]:
+    return pings.c.hub == ping.hub, pings.c.topic == ping.topic, pings.c.due_at == ping.due_at
 
 
 def pending_pings(conn: Connection) -> int:
