@@ -74,6 +74,11 @@ def check_languages(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def check_categories(values: Iterable[str]) -> tuple[str, ...]:
+    """Categories, each value split at ``;`` or ``,`` (the stored form cannot hold a comma), sorted without repeats."""
+    return tuple(sorted({c.strip() for value in values for c in re.split(r"[;,]", value) if c.strip()}))
+
+
 def check_frequency(value: str) -> Frequency:
     """A frequency by name."""
     try:
@@ -130,17 +135,21 @@ EXPORT_COLUMNS = (
 
 def parse_csv(text: str, *, default_languages: tuple[str, ...], confirmed: bool, method: str) -> ImportReport:
     """Read subscribers from CSV text with a header row (``email`` required; ``languages``,
-    ``categories`` (separated by ``;`` or ``,``), ``frequency`` optional)."""
+    ``categories`` (separated by ``;`` or ``,``), ``frequency`` optional).
+
+    A bad row is reported by the line it starts on, counted as a text editor counts them (a quoted
+    field may hold line breaks).
+    """
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
+    rows = _rows(text, report)
+    header = [name.strip().lower() for name in next(rows, (1, []))[1]]
+    if "email" not in header:
         report.errors.append((1, "the header row must name an 'email' column"))
         return report
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
+    for line, values in rows:
         try:
-            subscriber = _row(row, default_languages, confirmed, method)
+            subscriber = _row(header, values, default_languages, confirmed, method)
         except InvalidSubscriber as exc:
             report.errors.append((line, str(exc)))
             continue
@@ -152,12 +161,31 @@ def parse_csv(text: str, *, default_languages: tuple[str, ...], confirmed: bool,
     return report
 
 
-def _row(row: dict[str, str | None], default_languages: tuple[str, ...], confirmed: bool, method: str) -> NewSubscriber:
-    fields = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-    if None in row:
+def _rows(text: str, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(first line, values) of every row that is not blank; rows CSV cannot read go to the report."""
+    reader = csv.reader(io.StringIO(text))
+    start = 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            report.errors.append((start, f"not readable as CSV: {exc}"))
+            values = []
+        line, start = start, reader.line_num + 1
+        if any(value.strip() for value in values):
+            yield line, values
+
+
+def _row(
+    header: list[str], values: list[str], default_languages: tuple[str, ...], confirmed: bool, method: str
+) -> NewSubscriber:
+    if len(values) > len(header):
         raise InvalidSubscriber("the row has more columns than the header")
+    fields = {name: value.strip() for name, value in zip(header, values, strict=False)}
     languages = check_languages(re.split(r"[;,\s]+", fields.get("languages", ""))) or default_languages
-    categories = tuple(sorted({c.strip() for c in re.split(r"[;,]", fields.get("categories", "")) if c.strip()}))
+    categories = check_categories([fields.get("categories", "")])
     frequency = check_frequency(fields.get("frequency") or "immediate")
     return NewSubscriber(normalise_email(fields.get("email", "")), languages, categories, frequency, confirmed, method)
 

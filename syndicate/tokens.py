@@ -70,7 +70,7 @@ def confirm_expiry(now: datetime) -> int:
 
 
 def _mac(key: bytes, payload: str, email: str) -> str:
-    digest = hmac.new(key, f"{payload}.{email}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(key, f"{payload}.{email}".encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(digest[:18]).decode()
 
 

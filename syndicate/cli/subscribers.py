@@ -15,6 +15,7 @@ from syndicate.subscribers import (
     InvalidSubscriber,
     NewSubscriber,
     Status,
+    check_categories,
     check_languages,
     normalise_email,
     parse_csv,
@@ -47,17 +48,17 @@ def add_command(
 ) -> None:
     """Add EMAIL; it is pending until the confirmation mail is answered (unless --confirmed)."""
     app = ctx.app()
+    address = _address(email)
     try:
-        address = normalise_email(email)
         langs = check_languages(languages) or (app.config.site.language,)
     except InvalidSubscriber as exc:
-        raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
+        raise click.BadParameter(str(exc), param_hint="--lang") from exc
     method = (
         "added by the operator (syndicate subscribers add --confirmed)"
         if confirmed
         else "added by the operator; confirmed by mail"
     )
-    new = NewSubscriber(address, langs, tuple(sorted(set(categories))), Frequency(frequency), confirmed, method)
+    new = NewSubscriber(address, langs, check_categories(categories), Frequency(frequency), confirmed, method)
     now = app.clock()
     with app.db.write() as conn:
         existing = store.by_email(conn, address)
@@ -140,14 +141,18 @@ def list_command(ctx: Context, status: str | None) -> None:
 def remove_command(ctx: Context, email: str) -> None:
     """Delete EMAIL from the list entirely (its consent record too)."""
     app = ctx.app()
-    try:
-        address = normalise_email(email)
-    except InvalidSubscriber as exc:
-        raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
+    address = _address(email)
     with app.db.write() as conn:
         if not store.remove(conn, address):
             raise click.ClickException(f"{address} is not on the list")
     click.echo(f"removed {address}")
+
+
+def _address(email: str) -> str:
+    try:
+        return normalise_email(email)
+    except InvalidSubscriber as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
 
 
 def register(group: click.Group) -> None:

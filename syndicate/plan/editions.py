@@ -74,9 +74,7 @@ class EditionPlanner:
                 revision.published.date(),
             )
             return
-        key = f"statement:{revision.statement_id}" + (
-            f":update:{revision.seq}" if revision.change == Change.UPDATED else ""
-        )
+        key = edition_key(revision, self.config.email.resend_updates)
         rendered = self.renderer.statement(revision, key, now)
         edition_id = editions.create(
             conn, key, "statement", revision.lang, rendered.subject, rendered.message, now, revision.statement_id
@@ -100,39 +98,61 @@ class EditionPlanner:
         since = meta.get(conn, seq_key)
         latest = statement_store.last_seq(conn)
         if last_slot is not None and since is not None:
-            published = [r for r in _published_since(conn, since) if r.seq <= latest]
-            for languages, categories in editions.signatures(conn, period):
-                self._digest_editions(conn, period, slot, published, languages, categories, now, counts)
+            entries = self._digest_entries(conn, since, latest, now)
+            # A digest is cut per language and category choice: readers of several languages get one each.
+            choices = {(lang, categories) for languages, categories in editions.signatures(conn, period)
+                       for lang in split(languages)}  # fmt: skip
+            for lang, categories in sorted(choices):
+                self._digest_edition(conn, period, slot, entries, lang, categories, now, counts)
         meta.put(conn, slot_key, slot.isoformat())
         meta.put(conn, seq_key, latest)
 
-    def _digest_editions(
+    def _digest_entries(self, conn: Connection, since: int, latest: int, now: datetime) -> list[Revision]:
+        """Statements first published after revision ``since``, as they read now: retracted ones and a
+        backfill older than ``email.max_age_days`` left out."""
+        newest: dict[str, Revision] = {}
+        fresh: set[str] = set()
+        for revision in _revisions_between(conn, since, latest):
+            newest[revision.statement_id] = revision
+            if revision.change == Change.PUBLISHED:
+                fresh.add(revision.statement_id)
+        oldest = now - timedelta(days=self.config.email.max_age_days)
+        return [
+            r
+            for r in newest.values()
+            if r.statement_id in fresh and r.change != Change.RETRACTED and r.published >= oldest
+        ]
+
+    def _digest_edition(
         self,
         conn: Connection,
         period: str,
         slot: datetime,
-        published: list[Revision],
-        languages: str,
+        entries: list[Revision],
+        lang: str,
         categories: str,
         now: datetime,
         counts: dict[str, int],
     ) -> None:
         wanted = set(split(categories))
-        for lang in split(languages):
-            chosen = [r for r in published if r.lang == lang and (not wanted or wanted & set(r.categories))]
-            if not chosen:
-                continue
-            key = f"digest:{period}:{slot.date().isoformat()}:{lang}:{categories or '*'}"
-            rendered = self.renderer.digest(period, lang, chosen, key, now)
-            edition_id = editions.create(conn, key, "digest", lang, rendered.subject, rendered.message, now)
-            if edition_id is None:
-                continue
-            planned = editions.plan_deliveries(
-                conn, edition_id, editions.signature_condition(period, lang, languages, categories), now
-            )
-            counts["editions"] += 1
-            counts["deliveries"] += planned
-            log.info("planned %s digest %s (%d statements) for %d subscribers", period, key, len(chosen), planned)
+        chosen = [r for r in entries if r.lang == lang and (not wanted or wanted & set(r.categories))]
+        if not chosen:
+            return
+        key = f"digest:{period}:{slot.date().isoformat()}:{lang}:{categories or '*'}"
+        rendered = self.renderer.digest(period, lang, chosen, key, now)
+        edition_id = editions.create(conn, key, "digest", lang, rendered.subject, rendered.message, now)
+        if edition_id is None:
+            return
+        planned = editions.plan_deliveries(conn, edition_id, editions.digest_audience(period, lang, categories), now)
+        counts["editions"] += 1
+        counts["deliveries"] += planned
+        log.info("planned %s digest %s (%d statements) for %d subscribers", period, key, len(chosen), planned)
+
+
+def edition_key(revision: Revision, resend_updates: bool) -> str:
+    """The key of the edition that mails ``revision``: the statement's, or its update's when updates are mailed."""
+    update = revision.change == Change.UPDATED and resend_updates
+    return f"statement:{revision.statement_id}" + (f":update:{revision.seq}" if update else "")
 
 
 def latest_slot(config: Config, period: str, now: datetime) -> datetime:
@@ -148,9 +168,11 @@ def latest_slot(config: Config, period: str, now: datetime) -> datetime:
     return slot if slot <= local else slot - timedelta(days=7)
 
 
-def _published_since(conn: Connection, seq: int) -> list[Revision]:
+def _revisions_between(conn: Connection, seq: int, last: int) -> list[Revision]:
     found: list[Revision] = []
     while batch := statement_store.revisions_since(conn, seq, BATCH):
-        found.extend(r for r in batch if r.change == Change.PUBLISHED)
+        found.extend(r for r in batch if r.seq <= last)
+        if batch[-1].seq >= last:
+            break
         seq = batch[-1].seq
     return found

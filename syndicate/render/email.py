@@ -18,6 +18,7 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
+from functools import cached_property
 from typing import Any
 
 import css_inline
@@ -38,6 +39,9 @@ _SLOTS = re.compile(b"(" + b"|".join(re.escape(p) for p in (TO, MESSAGE_ID, UNSU
 MAIL_POLICY = policy.SMTP
 TEXT_WIDTH = 76
 HTML_FOLD = 240  # characters: even at 4 bytes each a line stays under the 998-byte limit
+# A line with no space to fold at (a long URL) is cut here at the latest: under 998 bytes with room
+# for what personalisation puts in.
+LINE_BYTES = 900
 MONTHS = (
     "January",
     "February",
@@ -90,6 +94,11 @@ class MessageTemplate:
     def data(self) -> bytes:
         """The template as stored."""
         return b"".join(self.parts)
+
+    @cached_property
+    def slots(self) -> frozenset[bytes]:
+        """The placeholders this template holds."""
+        return frozenset(self.parts[1::2])
 
 
 @dataclass(frozen=True)
@@ -183,7 +192,8 @@ def wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
         if len(line) <= width:
             lines.append(line.rstrip())
         else:
-            lines.extend(textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False))
+            for wrapped in textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False):
+                lines.extend(_hard_break(wrapped))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
@@ -195,9 +205,37 @@ def fold_html(html: str) -> str:
             cut = line.rfind(" ", 0, HTML_FOLD)
             if cut <= 0:
                 cut = line.find(" ", HTML_FOLD)
-            if cut <= 0:
+            if cut > 0 and len(line[:cut].encode()) <= LINE_BYTES:
+                out.append(line[:cut])
+                line = line[cut + 1 :]
+            elif len(line.encode()) > LINE_BYTES:
+                cut = _hard_cut(line)
+                out.append(line[:cut])
+                line = line[cut:]
+            else:
                 break
-            out.append(line[:cut])
-            line = line[cut + 1 :]
         out.append(line)
     return "\n".join(out)
+
+
+def _hard_cut(line: str) -> int:
+    """Where to cut a line with no space within reach (a long URL): after a tag if one is near, else
+    anywhere; browsers drop line breaks inside a URL."""
+    fits = _fits(line)
+    at_tag = max(fits.rfind(">") + 1, fits.rfind("<"))
+    return at_tag if at_tag > len(fits) // 2 else len(fits)
+
+
+def _fits(line: str) -> str:
+    """The longest start of ``line`` that stays within LINE_BYTES once encoded."""
+    return line.encode()[:LINE_BYTES].decode(errors="ignore")
+
+
+def _hard_break(line: str) -> list[str]:
+    """``line`` cut into pieces of at most LINE_BYTES (a word longer than a mail line may be)."""
+    pieces = []
+    while len(line.encode()) > LINE_BYTES:
+        head = _fits(line)
+        pieces.append(head)
+        line = line[len(head) :]
+    return [*pieces, line]

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_MS = 30_000
@@ -88,10 +87,6 @@ def _engine(url: str, **options: Any) -> Engine:
     if not url.startswith("sqlite"):
         options.setdefault("pool_pre_ping", True)
         return create_engine(url, **options)
-    if ":memory:" not in url:
-        # One connection per use: SQLite connections are cheap and a pool would
-        # keep file handles open across fork() in the daemon's workers.
-        options.setdefault("poolclass", NullPool)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **options)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)

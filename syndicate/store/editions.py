@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, false, literal, or_, select, update
+from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -134,7 +134,8 @@ def plan_deliveries(conn: Connection, edition_id: int, condition: Any, now: date
     ).where(condition)  # fmt: skip
     columns = ["channel", "source_kind", "source_id", "target", "state", "attempts", "due_at", "created_at"]
     query = _dialect_insert(conn, deliveries).from_select(columns, chosen).on_conflict_do_nothing()
-    planned = int(conn.execute(query).rowcount)
+    # Without preserve_rowcount, psycopg reports -1 for an INSERT that returns no rows.
+    planned = int(conn.execute(query, execution_options={"preserve_rowcount": True}).rowcount)
     conn.execute(update(editions).where(editions.c.id == edition_id).values(recipients=editions.c.recipients + planned))
     return planned
 
@@ -161,7 +162,7 @@ def cancel_statement(conn: Connection, statement_id: str, now: datetime) -> int:
 
 
 def signatures(conn: Connection, frequency: str) -> list[tuple[str, str]]:
-    """Distinct (languages, categories) of active subscribers of ``frequency``: one digest each."""
+    """Distinct (languages, categories) of active subscribers of ``frequency``: what digests to cut."""
     query = (
         select(subscribers.c.languages, subscribers.c.categories)
         .where(subscribers.c.status == "active", subscribers.c.frequency == frequency)
@@ -170,14 +171,13 @@ def signatures(conn: Connection, frequency: str) -> list[tuple[str, str]]:
     return [(r.languages, r.categories) for r in conn.execute(query)]
 
 
-def signature_condition(frequency: str, lang: str, languages: str, categories: str) -> Any:
-    """SQL condition: the subscribers of one digest signature who read ``lang``."""
+def digest_audience(frequency: str, lang: str, categories: str) -> Any:
+    """SQL condition: active digest readers of ``frequency`` who read ``lang`` and chose exactly ``categories``."""
     not_suppressed = ~exists().where(suppressions.c.email == subscribers.c.email)
     return and_(
         subscribers.c.status == "active",
         subscribers.c.frequency == frequency,
-        subscribers.c.languages == languages,
+        subscribers.c.languages.like(_like(lang), escape="\\"),
         subscribers.c.categories == categories,
-        subscribers.c.languages.like(_like(lang), escape="\\") if lang else false(),
         not_suppressed,
     )

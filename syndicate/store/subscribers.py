@@ -74,6 +74,17 @@ def by_ids(conn: Connection, ids: list[int]) -> dict[int, Subscriber]:
     return found
 
 
+def recipients(conn: Connection, ids: list[int]) -> dict[int, tuple[str, Status]]:
+    """Address and status by id: all a sender needs to know of its recipients."""
+    found: dict[int, tuple[str, Status]] = {}
+    for start in range(0, len(ids), 900):
+        query = select(subscribers.c.id, subscribers.c.email, subscribers.c.status).where(
+            subscribers.c.id.in_(ids[start : start + 900])
+        )
+        found.update((r.id, (r.email, Status(r.status))) for r in conn.execute(query))
+    return found
+
+
 def add(conn: Connection, new: NewSubscriber, now: datetime) -> int:
     """Insert a subscriber (the address must be new); return its id."""
     status = Status.ACTIVE if new.confirmed else Status.PENDING

@@ -15,12 +15,12 @@ import dkim
 
 from syndicate.config import DkimConfig
 from syndicate.deliver.email.transports import Outgoing
+from syndicate.errors import ConfigError
 from syndicate.outbox import Claim, Outcome, Result
 from syndicate.render.email import CONFIRM, MESSAGE_ID, PREFERENCES, TO, UNSUBSCRIBE, MessageTemplate
 from syndicate.store import editions as edition_store
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import Database
-from syndicate.store.subscribers import Subscriber
 from syndicate.subscribers import Status
 from syndicate.tokens import Secrets, confirm_expiry
 
@@ -45,7 +45,14 @@ class Signer:
         assert settings.key_file is not None
         self.selector = settings.selector.encode()
         self.domain = settings.domain.encode()
-        self.key = settings.key_file.read_bytes()
+        try:
+            self.key = settings.key_file.read_bytes()
+            # A key that cannot sign is found now, not at the first message of a send.
+            self.sign(b"From: check@" + self.domain + b"\r\n\r\n")
+        except OSError as exc:
+            raise ConfigError("email.dkim.key_file", f"cannot read {settings.key_file}: {exc.strerror}") from exc
+        except dkim.DKIMException as exc:
+            raise ConfigError("email.dkim.key_file", f"{settings.key_file} is not a usable private key: {exc}") from exc
 
     def sign(self, message: bytes) -> bytes:
         """``message`` with a DKIM-Signature header in front."""
@@ -71,39 +78,42 @@ class Composer:
                 edition = edition_store.get(conn, edition_id)
                 if edition is not None:
                     self._templates[edition_id] = (edition.kind, MessageTemplate.from_bytes(edition.message))
-            people = subscriber_store.by_ids(conn, sorted({int(c.target) for c in claims}))
+            people = subscriber_store.recipients(conn, sorted({int(c.target) for c in claims}))
         messages: list[Outgoing] = []
         cancelled: list[Result] = []
         for claim in claims:
-            subscriber = people.get(int(claim.target))
-            reason = self._reason_not_to_send(claim, subscriber)
-            if reason or subscriber is None:
+            recipient = people.get(int(claim.target))
+            reason = self._reason_not_to_send(claim, recipient)
+            if reason or recipient is None:
                 cancelled.append(Result(claim, Outcome.CANCELLED, reason or "subscriber removed"))
                 continue
-            messages.append(self._message(claim, subscriber, now))
+            template = self._templates[claim.source_id][1]
+            data = self.personalise(template, f"syndicate.{claim.id}", int(claim.target), recipient[0], now)
+            messages.append(Outgoing(claim, self.sender, recipient[0], data))
         return messages, cancelled
 
-    def _reason_not_to_send(self, claim: Claim, subscriber: Subscriber | None) -> str | None:
+    def _reason_not_to_send(self, claim: Claim, recipient: tuple[str, Status] | None) -> str | None:
         if claim.source_id not in self._templates:
             return "edition no longer exists"
-        if subscriber is None:
+        if recipient is None:
             return "subscriber removed"
         kind = self._templates[claim.source_id][0]
         wanted = Status.PENDING if kind == "confirmation" else Status.ACTIVE
-        if subscriber.status != wanted:
-            return f"subscriber is {subscriber.status} now"
+        if recipient[1] != wanted:
+            return f"subscriber is {recipient[1]} now"
         return None
 
-    def _message(self, claim: Claim, subscriber: Subscriber, now: datetime) -> Outgoing:
-        template = self._templates[claim.source_id][1]
-        values = {
-            TO: subscriber.email.encode(),
-            MESSAGE_ID: f"syndicate.{claim.id}".encode(),
-            UNSUBSCRIBE: self.secrets.sign("unsubscribe", subscriber.id, subscriber.email).encode(),
-            PREFERENCES: self.secrets.sign("preferences", subscriber.id, subscriber.email).encode(),
-            CONFIRM: self.secrets.sign("confirm", subscriber.id, subscriber.email, confirm_expiry(now)).encode(),
-        }
+    def personalise(
+        self, template: MessageTemplate, message_id: str, subscriber_id: int, email: str, now: datetime
+    ) -> bytes:
+        """The finished message for one recipient: address, Message-ID, signed links, DKIM."""
+        values = {TO: email.encode(), MESSAGE_ID: message_id.encode()}
+        slots = template.slots
+        if UNSUBSCRIBE in slots:
+            values[UNSUBSCRIBE] = self.secrets.sign("unsubscribe", subscriber_id, email).encode()
+        if PREFERENCES in slots:
+            values[PREFERENCES] = self.secrets.sign("preferences", subscriber_id, email).encode()
+        if CONFIRM in slots:
+            values[CONFIRM] = self.secrets.sign("confirm", subscriber_id, email, confirm_expiry(now)).encode()
         data = template.fill(values)
-        if self.signer is not None:
-            data = self.signer.sign(data)
-        return Outgoing(claim, self.sender, subscriber.email, data)
+        return self.signer.sign(data) if self.signer is not None else data

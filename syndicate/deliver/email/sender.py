@@ -1,4 +1,8 @@
-"""The stage that drains the email outbox: claim, compose, send, record, until nothing is due."""
+"""The stage that drains the email outbox: claim, compose, send, record, until nothing is due.
+
+While one batch is on the wire, the next is claimed and composed and the one
+before is recorded, so the connections never wait for the database.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 from syndicate.deliver.email.compose import Composer
-from syndicate.deliver.email.transports import Outgoing, Transport
-from syndicate.outbox import Claim, Outbox
+from syndicate.deliver.email.transports import Outgoing, SendReport, Transport
+from syndicate.outbox import Claim, Outbox, Outcome, Result
 from syndicate.store import meta
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import Database
@@ -45,27 +50,35 @@ class EmailSender:
             return {"waiting": 1}
         counts: Counter[str] = Counter()
         transport = self.transport()
-        extended = time.monotonic()
         try:
-            while not stop():
-                claims = self.outbox.claim("email", self.claim_size, self.clock())
-                if not claims:
-                    break
-                throttled = self._batch(claims, transport, stop, counts)
-                if time.monotonic() - extended > self.outbox.lease.total_seconds() / 4:
-                    self.outbox.extend(self.clock())
-                    extended = time.monotonic()
-                if throttled:
-                    break
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-email") as wire:
+                self._drain(transport, wire, stop, counts)
         finally:
             transport.close()
         return dict(counts)
 
-    def _batch(
-        self, claims: Sequence[Claim], transport: Transport, stop: Callable[[], bool], counts: Counter[str]
-    ) -> bool:
-        messages, cancelled = self.composer.compose(claims, self.clock())
-        report = transport.send(messages, self._handoff, stop)
+    def _drain(
+        self, transport: Transport, wire: ThreadPoolExecutor, stop: Callable[[], bool], counts: Counter[str]
+    ) -> None:
+        sending: tuple[Future[SendReport], list[Result]] | None = None
+        extended = time.monotonic()
+        while True:
+            claims = [] if stop() else self.outbox.claim("email", self.claim_size, self.clock())
+            messages, cancelled = self.composer.compose(claims, self.clock()) if claims else ([], [])
+            if sending is not None:
+                throttled_until = self._record(sending[0].result(), sending[1], counts)
+                sending = None
+                if throttled_until is not None:
+                    self._release(claims, throttled_until, counts)
+                    return
+            if not claims:
+                return
+            sending = (wire.submit(transport.send, messages, self._handoff, stop), cancelled)
+            if time.monotonic() - extended > self.outbox.lease.total_seconds() / 4:
+                self.outbox.extend(self.clock())
+                extended = time.monotonic()
+
+    def _record(self, report: SendReport, cancelled: list[Result], counts: Counter[str]) -> datetime | None:
         results = cancelled + report.results
         self.outbox.finish(results, self.clock())
         if report.suppress:
@@ -75,7 +88,12 @@ class EmailSender:
                 meta.put(conn, THROTTLE_KEY, report.throttled_until.isoformat())
         counts.update(r.outcome.value for r in results)
         self.progress(len(results))
-        return report.throttled_until is not None
+        return report.throttled_until
+
+    def _release(self, claims: Sequence[Claim], until: datetime, counts: Counter[str]) -> None:
+        """Give back a batch claimed while the server started throttling; it was never tried."""
+        self.outbox.finish([Result(c, Outcome.REQUEUE, "mail server throttling", until) for c in claims], self.clock())
+        counts.update({Outcome.REQUEUE.value: len(claims)} if claims else {})
 
     def _handoff(self, messages: Sequence[Outgoing]) -> set[int]:
         return self.outbox.handoff([m.claim for m in messages], self.clock())

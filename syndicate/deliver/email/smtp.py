@@ -1,25 +1,16 @@
-"""An SMTP client that knows, for every message, whether it was delivered, refused, or may have been.
+"""Opening an SMTP session: connect, greeting, EHLO, STARTTLS or implicit TLS, login; and QUIT.
 
-It pipelines (RFC 2920): the end of one message and the envelope of the next
-go out in one write, so a message costs one round trip, not four. Every
-outcome says how far the message got:
-
-- refused before its text was sent (greeting, MAIL, RCPT, DATA): nothing arrived;
-- the connection failed while the text was being written: the final dot never
-  left, so nothing arrived and it is safe to send again;
-- the dot left and no reply came back: the message may have arrived (``unknown``).
+The message phase, where the sessions pipeline many messages at once, is in
+:mod:`syndicate.deliver.email.wire`.
 """
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 CRLF = b"\r\n"
-_DOT_START = re.compile(rb"(?m)^\.")
 
 
 class SmtpError(Exception):
@@ -46,39 +37,6 @@ class Reply:
         return 200 <= self.code < 300
 
 
-@dataclass(frozen=True)
-class Sent:
-    """How one message fared: the stage it reached and the server's reply (None: no reply came)."""
-
-    stage: str  # "mail", "rcpt", "data", "text" (writing the message), "dot" (after the final dot)
-    reply: Reply | None
-    error: str = ""
-
-    @property
-    def delivered(self) -> bool:
-        """The server took the message (2xx after the final dot)."""
-        return self.stage == "dot" and self.reply is not None and self.reply.ok
-
-    @property
-    def may_have_arrived(self) -> bool:
-        """The final dot left and no reply came: the server may have queued it."""
-        return self.stage == "dot" and self.reply is None
-
-    def describe(self) -> str:
-        """The outcome in words, with the reply, for ``deliveries list``."""
-        said = str(self.reply) if self.reply else self.error or "no reply"
-        return f"{self.stage}: {said}"
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """One message to send: who from, who to, and its bytes (CRLF line ends)."""
-
-    sender: str
-    recipient: str
-    data: bytes
-
-
 class SmtpConnection:
     """One open SMTP session, reused for many messages."""
 
@@ -86,11 +44,17 @@ class SmtpConnection:
                  credentials: tuple[str, str] | None = None, tls: ssl.SSLContext | None = None) -> None:  # fmt: skip
         self.host, self.port, self.security, self.timeout, self.helo = host, port, security, timeout, helo
         self.credentials = credentials
-        self.tls = tls or ssl.create_default_context()
+        self._tls = tls
         self.extensions: dict[str, str] = {}
         self.sock: socket.socket | None = None
         self._buffer = b""
-        self._dirty = False  # a transaction was left half-way: RSET before the next
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        """The TLS context, made only when a session uses TLS (loading CA certificates is slow)."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     # -- opening and closing --
 
@@ -175,105 +139,10 @@ class SmtpConnection:
         else:
             raise SmtpError(f"{self.host} offers no login method this client speaks (PLAIN, LOGIN)")
 
-    # -- sending --
-
-    def send_many(self, envelopes: Sequence[Envelope], pace: Callable[[], None] = lambda: None) -> Iterator[Sent]:
-        """Send each message in turn, yielding its outcome before the next one's text leaves.
-
-        ``pace`` is called before each message (a rate limit). Stops early
-        (yields nothing more) when the connection is lost; the caller knows the
-        rest were never attempted.
-        """
-        pipelining = "PIPELINING" in self.extensions
-        awaiting: list[bytes] = []
-        for index, envelope in enumerate(envelopes):
-            pace()
-            following = envelopes[index + 1] if pipelining and index + 1 < len(envelopes) else None
-            outcome, awaiting = self._one(envelope, awaiting, following, pipelining)
-            yield outcome
-            if not self.is_open:
-                return
-
-    def _one(
-        self, envelope: Envelope, awaiting: list[bytes], following: Envelope | None, pipelining: bool
-    ) -> tuple[Sent, list[bytes]]:
-        """Send one message; ``awaiting`` are its envelope commands if already written (pipelined)."""
-        try:
-            replies = self._read_replies(awaiting) if awaiting else self._exchange(self._envelope(envelope), pipelining)
-        except (OSError, SmtpError) as exc:
-            self.abort()
-            return Sent("mail", None, f"connection lost before the message was sent: {exc}"), []
-        refused = self._refused(replies)
-        if refused is not None:
-            return refused, []
-        stuffed = _DOT_START.sub(b"..", envelope.data)
-        if not stuffed.endswith(CRLF):
-            stuffed += CRLF
-        try:
-            self._write(stuffed + b"." + CRLF)
-        except OSError as exc:
-            self.abort()
-            return Sent("text", None, f"connection lost while sending the message: {exc}"), []
-        next_commands = self._envelope(following) if following is not None else []
-        try:
-            if next_commands:
-                self._write(b"".join(next_commands))
-            reply = self._read_reply()
-        except (OSError, SmtpError) as exc:
-            self.abort()
-            return Sent("dot", None, f"no reply after the final dot: {exc}"), []
-        if reply.code == 421:
-            self.abort()
-        return Sent("dot", reply), next_commands
-
-    def _exchange(self, commands: list[bytes], pipelining: bool) -> list[Reply]:
-        """Write the envelope commands (all at once when pipelining) and read their replies."""
-        if pipelining:
-            self._write(b"".join(commands))
-            return self._read_replies(commands)
-        replies = []
-        for command in commands:
-            self._write(command)
-            reply = self._read_reply()
-            if command.startswith(b"RSET"):
-                continue
-            replies.append(reply)
-            if not (reply.ok or reply.code == 354):
-                break
-        return replies
-
-    def _read_replies(self, commands: list[bytes]) -> list[Reply]:
-        """One reply per command, in order; a RSET's reply is read and set aside."""
-        replies = [self._read_reply() for _ in commands]
-        return [r for command, r in zip(commands, replies, strict=True) if not command.startswith(b"RSET")]
-
-    def _refused(self, replies: list[Reply]) -> Sent | None:
-        """None if the envelope was taken (354 to DATA); else the refusal, leaving the session ready."""
-        if len(replies) == 3 and replies[0].ok and replies[1].ok and replies[2].code == 354:
-            return None
-        if replies[-1].code == 354:
-            # The server opened DATA although the envelope failed: close it empty.
-            self._write(b"." + CRLF)
-            self._read_reply()
-        self._dirty = True
-        if any(r.code == 421 for r in replies):
-            self.abort()
-        stage = ("mail", "rcpt", "data")[
-            next((i for i, r in enumerate(replies) if not (r.ok or r.code == 354)), len(replies) - 1)
-        ]
-        refusal = next((r for r in replies if not (r.ok or r.code == 354)), replies[-1])
-        return Sent(stage, refusal)
-
-    def _envelope(self, envelope: Envelope) -> list[bytes]:
-        body = " BODY=8BITMIME" if "8BITMIME" in self.extensions else ""
-        commands = [b"RSET" + CRLF] if self._dirty else []
-        self._dirty = False
-        commands += [
-            f"MAIL FROM:<{envelope.sender}>{body}".encode() + CRLF,
-            f"RCPT TO:<{envelope.recipient}>".encode() + CRLF,
-            b"DATA" + CRLF,
-        ]
-        return commands
+    def take_buffer(self) -> bytes:
+        """Hand over bytes read past the last reply (the message phase continues elsewhere)."""
+        data, self._buffer = self._buffer, b""
+        return data
 
     # -- the wire --
 

@@ -19,18 +19,16 @@ SMTP replies map to outcomes so:
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from syndicate.config import Config
-from syndicate.deliver.email.smtp import Envelope, Sent, SmtpConnection, SmtpError
+from syndicate.deliver.email.smtp import SmtpConnection
+from syndicate.deliver.email.wire import Attempt, Fate, Letter, Session, Wire
 from syndicate.outbox import Claim, Outcome, Result
 from syndicate.render.writer import write_atomic
 
@@ -127,22 +125,16 @@ class RateLimit:
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.next = time.monotonic()
-        self.lock = threading.Lock()
 
-    def wait(self) -> None:
-        """Block until the next message may go."""
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            slot = max(now, self.next)
-            self.next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+    def reserve(self) -> float:
+        """The monotonic time the next message may start at (and book it)."""
+        slot = max(time.monotonic(), self.next)
+        self.next = slot + self.interval
+        return slot
 
 
 class SmtpTransport:
-    """Sends over up to ``connections`` SMTP sessions at once, each reused for many messages."""
+    """Sends over up to ``connections`` pipelining SMTP sessions at once, reused for many messages."""
 
     def __init__(
         self, settings: SmtpSettings, clock: Callable[[], datetime], connect: Callable[[], SmtpConnection] | None = None
@@ -150,11 +142,10 @@ class SmtpTransport:
         self.settings = settings
         self.clock = clock
         self.connect = connect or self._connect
-        self.idle: queue.SimpleQueue[SmtpConnection] = queue.SimpleQueue()
         self.rate = RateLimit(settings.rate)
+        self.wire = Wire(self._session, settings.connections, settings.chunk)
         self.throttled_until: datetime | None = None
         self.throttles = 0
-        self.lock = threading.Lock()
 
     def _connect(self) -> SmtpConnection:
         s = self.settings
@@ -164,106 +155,66 @@ class SmtpTransport:
         connection.open()
         return connection
 
-    def send(self, messages: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]) -> SendReport:
-        """Send ``messages`` in chunks over the pooled connections."""
-        chunks = [messages[i : i + self.settings.chunk] for i in range(0, len(messages), self.settings.chunk)]
-        reports: list[SendReport] = []
-        with ThreadPoolExecutor(max_workers=self.settings.connections, thread_name_prefix="smtp") as pool:
-            reports = list(pool.map(lambda chunk: self._chunk(chunk, handoff, stop), chunks))
-        merged = SendReport(throttled_until=self.throttled_until)
-        for report in reports:
-            merged.results += report.results
-            merged.suppress += report.suppress
-        return merged
+    def _session(self) -> Session:
+        return Session(self.connect(), self.settings.timeout, self.rate.reserve if self.rate.interval else None)
 
-    def _chunk(self, chunk: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]) -> SendReport:
+    def send(self, messages: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]) -> SendReport:
+        """Send ``messages``; each chunk is handed off just before its first byte leaves."""
         report = SendReport()
-        if stop() or self._throttled():
-            wait = self.throttled_until if self._throttled() else None
-            report.results = [
-                Result(m.claim, Outcome.REQUEUE, "transport backing off" if wait else "stopping", wait) for m in chunk
-            ]
-            return report
-        try:
-            connection = self._connection()
-        except SmtpError as exc:
-            self._refused_connection(exc, chunk, report)
-            return report
-        held = handoff(chunk)
-        sendable = [m for m in chunk if m.claim.id in held]
-        try:
-            self._send(connection, sendable, report)
-        finally:
-            if connection.is_open:
-                self.idle.put(connection)
+        letters = [Letter(i, m.sender, m.recipient, m.data) for i, m in enumerate(messages)]
+
+        def hand_off(chunk: Sequence[Letter]) -> set[int]:
+            held = handoff([messages[letter.index] for letter in chunk])
+            return {letter.index for letter in chunk if messages[letter.index].claim.id in held}
+
+        attempts = self.wire.send(letters, hand_off, lambda: not stop() and not self._throttled())
+        for attempt in attempts:
+            report.results.append(self._result(messages[attempt.index], attempt, report))
+        report.throttled_until = self.throttled_until if self._throttled() else None
         return report
 
-    def _send(self, connection: SmtpConnection, messages: list[Outgoing], report: SendReport) -> None:
-        envelopes = [Envelope(m.sender, m.recipient, m.data) for m in messages]
-        done = 0
-        for outcome in connection.send_many(envelopes, pace=self.rate.wait):
-            report.results.append(self._result(messages[done], outcome, report))
-            done += 1
-        for message in messages[done:]:
-            # The connection broke before these were tried: they go back, untouched.
-            report.results.append(
-                Result(
-                    message.claim,
-                    Outcome.REQUEUE,
-                    "connection lost before this message was tried",
-                    self.throttled_until,
-                )
-            )
-
-    def _result(self, message: Outgoing, sent: Sent, report: SendReport) -> Result:
-        claim, reply = message.claim, sent.reply
-        if sent.delivered:
+    def _result(self, message: Outgoing, attempt: Attempt, report: SendReport) -> Result:
+        claim, reply = message.claim, attempt.reply
+        if attempt.fate == Fate.DELIVERED:
             return Result(claim, Outcome.SENT)
-        if sent.may_have_arrived:
-            return Result(claim, Outcome.UNKNOWN, sent.describe())
-        if reply is None:
-            return Result(claim, Outcome.RETRY, sent.describe())
+        if attempt.fate == Fate.MAYBE:
+            return Result(claim, Outcome.UNKNOWN, attempt.describe())
+        if attempt.fate == Fate.NOT_SENT:
+            return Result(claim, Outcome.RETRY, attempt.describe())
+        if attempt.fate == Fate.UNTRIED:
+            return self._untried(claim, attempt)
+        assert reply is not None
         if reply.code in THROTTLE_CODES:
-            self._throttle(sent.describe())
-            return Result(claim, Outcome.REQUEUE, sent.describe(), self.throttled_until)
-        if reply.code >= 500 and not (reply.code == 552 and sent.stage == "rcpt") and sent.stage != "mail":
-            report.suppress.append((message.recipient, sent.describe()))
-            return Result(claim, Outcome.FAILED, sent.describe())
-        return Result(claim, Outcome.RETRY, sent.describe())
+            self._throttle(attempt.describe())
+            return Result(claim, Outcome.REQUEUE, attempt.describe(), self.throttled_until)
+        if reply.code >= 500 and not (reply.code == 552 and attempt.stage == "rcpt") and attempt.stage != "mail":
+            report.suppress.append((message.recipient, attempt.describe()))
+            return Result(claim, Outcome.FAILED, attempt.describe())
+        return Result(claim, Outcome.RETRY, attempt.describe())
 
-    def _refused_connection(self, exc: SmtpError, chunk: Sequence[Outgoing], report: SendReport) -> None:
-        if exc.code in THROTTLE_CODES:
-            self._throttle(f"greeting: {exc}")
-            report.results = [Result(m.claim, Outcome.REQUEUE, str(exc), self.throttled_until) for m in chunk]
-        else:
-            log.error("cannot open an SMTP session: %s", exc)
-            report.results = [Result(m.claim, Outcome.RETRY, f"connect: {exc}") for m in chunk]
-
-    def _connection(self) -> SmtpConnection:
-        try:
-            return self.idle.get_nowait()
-        except queue.Empty:
-            return self.connect()
+    def _untried(self, claim: Claim, attempt: Attempt) -> Result:
+        failure = self.wire.failure
+        if failure is not None and failure.code in THROTTLE_CODES:
+            self._throttle(f"greeting: {failure}")
+        if failure is not None and not self._throttled():
+            log.error("cannot open an SMTP session: %s", failure)
+            return Result(claim, Outcome.RETRY, f"connect: {failure}")
+        return Result(claim, Outcome.REQUEUE, attempt.detail, self.throttled_until if self._throttled() else None)
 
     def _throttled(self) -> bool:
         return self.throttled_until is not None and self.clock() < self.throttled_until
 
     def _throttle(self, reason: str) -> None:
-        with self.lock:
-            if self._throttled():
-                return
-            wait = THROTTLE_WAITS[min(self.throttles, len(THROTTLE_WAITS) - 1)]
-            self.throttles += 1
-            self.throttled_until = self.clock() + timedelta(seconds=wait)
-            log.warning("mail server is throttling (%s); all sending waits %d s", reason, wait)
+        if self._throttled():
+            return
+        wait = THROTTLE_WAITS[min(self.throttles, len(THROTTLE_WAITS) - 1)]
+        self.throttles += 1
+        self.throttled_until = self.clock() + timedelta(seconds=wait)
+        log.warning("mail server is throttling (%s); all sending waits %d s", reason, wait)
 
     def close(self) -> None:
         """QUIT every pooled session."""
-        while True:
-            try:
-                self.idle.get_nowait().close()
-            except queue.Empty:
-                return
+        self.wire.close()
 
 
 def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:

@@ -1,0 +1,228 @@
+"""Newsletter fan-out: one edition to 100,000 subscribers over loopback SMTP, three ways, one run.
+
+    .venv/bin/python benchmarks/fanout.py [--subscribers 100000] [--naive 1000] [--no-memory]
+
+Prints messages per second for:
+  (a) the naive baseline: render the template, build an EmailMessage and open a
+      new SMTP connection (smtplib) for every message;
+  (b) the ceiling: the same pre-rendered bytes through syndicate's own SMTP client
+      over the same connections: no database, no personalisation;
+  (c) syndicate: plan the edition into the outbox, claim, personalise, send,
+      record every outcome (SQLite).
+Goals: (c) >= 10x (a) and >= 70% of (b). Then peak memory (max RSS) of a
+process doing (c) for 20,000 and for 200,000 subscribers: goal <= 1.2x.
+The sink is benchmarks/smtp_sink.py in its own process; its CPU use is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import jinja2  # noqa: E402
+from smtp_sink import start_sink  # noqa: E402
+
+from syndicate.app import build_app  # noqa: E402
+from syndicate.config import load  # noqa: E402
+from syndicate.deliver.email.transports import Outgoing, SmtpSettings, SmtpTransport  # noqa: E402
+from syndicate.outbox import Claim  # noqa: E402
+from syndicate.pipeline import build, tick  # noqa: E402
+from syndicate.render.email import MessageTemplate  # noqa: E402
+from syndicate.store import subscribers as subscriber_store  # noqa: E402
+from syndicate.store.editions import get as get_edition  # noqa: E402
+from syndicate.subscribers import Frequency, NewSubscriber  # noqa: E402
+
+CONNECTIONS = 4
+BATCH = 200
+CONFIG = """
+[site]
+title = "IMKANDER"
+url = "https://www.imkander.org"
+timezone = "Europe/Istanbul"
+rights = "All rights reserved; quote only with an active link."
+
+[email]
+transport = "smtp"
+from_address = "news@imkander.org"
+batch = {batch}
+
+[email.smtp]
+host = "127.0.0.1"
+port = {port}
+connections = {connections}
+"""
+BODY = "\n\n".join(["The association continues its work with immigrants, war widows and orphans. " * 6] * 6)
+
+
+def make_site(root: Path, port: int, subscribers: int) -> Path:
+    """A site whose database holds ``subscribers`` active subscribers and one statement ready to mail."""
+    (root / "statements").mkdir(parents=True)
+    shutil.copytree(ROOT / "templates", root / "templates")
+    config_path = root / "config.toml"
+    config_path.write_text(CONFIG.format(port=port, batch=BATCH, connections=CONNECTIONS), encoding="utf-8")
+    app = build_app(load(config_path))
+    try:
+        tick(app)  # the planning cursor starts here
+        with app.db.write() as conn:
+            for start in range(0, subscribers, 10_000):
+                chunk = range(start, min(start + 10_000, subscribers))
+                people = [
+                    NewSubscriber(f"reader{i}@example.org", ("en",), (), Frequency.IMMEDIATE, True, "benchmark")
+                    for i in chunk
+                ]
+                subscriber_store.add_many(conn, people, app.clock())
+    finally:
+        app.close()
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    text = f'+++\ntitle = "Solidarity continues: Dayanışma sürüyor"\npublished = {now}\ncategories = ["Statements"]\n+++\n\n{BODY}\n'
+    (root / "statements" / "news.md").write_text(text, encoding="utf-8")
+    return config_path
+
+
+def syndicate_run(config_path: Path) -> dict[str, Any]:
+    """(c): ingest, then plan and send the edition with every state change recorded."""
+    app = build_app(load(config_path))
+    try:
+        build(app)
+        began = time.perf_counter()
+        planned = app.stage("plan-email").run(app.clock(), lambda: False)
+        planning = time.perf_counter() - began
+        sent = app.stage("send-email").run(app.clock(), lambda: False)
+        total = time.perf_counter() - began
+        with app.db.read() as conn:
+            edition = get_edition(conn, 1)
+    finally:
+        app.close()
+    assert edition is not None
+    return {"planned": planned, "sent": sent, "planning": planning, "seconds": total, "template": edition.message}
+
+
+def ceiling_run(port: int, template: bytes, count: int) -> float:
+    """(b): the same bytes through syndicate's SMTP client and connections; no database."""
+    data = MessageTemplate.from_bytes(template).fill(
+        dict.fromkeys(
+            (b"syndicatemessageidx", b"SYNDICATEUNSUBSCRIBEX", b"SYNDICATEPREFERENCESX", b"SYNDICATECONFIRMX"), b"x"
+        )
+        | {b"syndicatetox@syndicate.invalid": b"reader@example.org"}
+    )
+    now = datetime.now(UTC)
+    settings = SmtpSettings("127.0.0.1", port, "none", 30.0, "bench", None, CONNECTIONS, 0.0, BATCH)
+    transport = SmtpTransport(settings, lambda: now)
+    messages = [
+        Outgoing(Claim(i, "email", "edition", 1, str(i), 1, now, "t"), "news@imkander.org", "reader@example.org", data)
+        for i in range(count)
+    ]
+    began = time.perf_counter()
+    for start in range(0, count, BATCH * CONNECTIONS):
+        chunk = messages[start : start + BATCH * CONNECTIONS]
+        report = transport.send(chunk, lambda ms: {m.claim.id for m in ms}, lambda: False)
+        assert all(r.outcome == "sent" for r in report.results)
+    transport.close()
+    return time.perf_counter() - began
+
+
+def naive_run(port: int, count: int) -> float:
+    """(a): render, build an EmailMessage, and open a new connection, for every message."""
+    env = jinja2.Environment(autoescape=True)
+    html = env.from_string("<html><body><h1>{{ title }}</h1>{% for p in paragraphs %}<p>{{ p }}</p>{% endfor %}"
+                           "<p><a href='https://news.imkander.org/unsubscribe/{{ token }}'>Unsubscribe</a></p></body></html>")  # fmt: skip
+    text = env.from_string("{{ title }}\n\n{% for p in paragraphs %}{{ p }}\n\n{% endfor %}Unsubscribe: {{ token }}\n")
+    paragraphs = BODY.split("\n\n")
+    began = time.perf_counter()
+    for i in range(count):
+        context = {"title": "Solidarity continues: Dayanışma sürüyor", "paragraphs": paragraphs, "token": f"t{i}"}
+        message = EmailMessage()
+        message["From"] = "IMKANDER <news@imkander.org>"
+        message["To"] = f"reader{i}@example.org"
+        message["Subject"] = context["title"]
+        message.set_content(text.render(context))
+        message.add_alternative(html.render(context), subtype="html")
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            client.send_message(message)
+    return time.perf_counter() - began
+
+
+def memory_child(subscribers: int) -> None:
+    """Run (c) for ``subscribers`` in this process and print its peak memory as JSON."""
+    with start_sink() as sink:
+        root = Path(tempfile.mkdtemp(prefix="syndicate-fanout-mem-"))
+        try:
+            result = syndicate_run(make_site(root, sink.port, subscribers))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"subscribers": subscribers, "peak_mib": peak_kib / 1024, "sent": result["sent"].get("sent", 0)}))
+
+
+def memory(subscribers: int) -> dict[str, Any]:
+    """Peak memory of a fresh process doing (c) for ``subscribers``."""
+    output = subprocess.run(
+        [sys.executable, __file__, "--memory-child", str(subscribers)], capture_output=True, text=True, check=True
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--naive", type=int, default=1000, help="messages sent the naive way (it is slow)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the 20k/200k peak-memory runs")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    root = Path(tempfile.mkdtemp(prefix="syndicate-fanout-"))
+    try:
+        with start_sink() as sink:
+            config_path = make_site(root, sink.port, args.subscribers)
+            before = sink.stats()
+            result = syndicate_run(config_path)
+            during_c = sink.stats().since(before)
+            sent = result["sent"].get("sent", 0)
+            before = sink.stats()
+            ceiling = ceiling_run(sink.port, result["template"], args.subscribers)
+            during_b = sink.stats().since(before)
+            naive = naive_run(sink.port, args.naive)
+        a = args.naive / naive
+        b = args.subscribers / ceiling
+        c = sent / result["seconds"]
+        print(
+            f"subscribers: {args.subscribers:,}; connections: {CONNECTIONS}; batch: {BATCH}; message: {len(result['template']):,} bytes"
+        )
+        print(f"(a) naive (new connection per message, {args.naive:,} sent): {a:9,.0f} msg/s")
+        print(
+            f"(b) ceiling (syndicate's SMTP client, no database):      {b:9,.0f} msg/s   sink used {during_b.cores:.2f} cores"
+        )
+        print(
+            f"(c) syndicate (plan + send + state, SQLite):             {c:9,.0f} msg/s   sink used {during_c.cores:.2f} cores"
+        )
+        print(f"    planning {result['planning']:.2f} s of {result['seconds']:.2f} s; outcomes {result['sent']}")
+        print(f"(c)/(a) = {c / a:5.1f}x (goal >= 10x);  (c)/(b) = {c / b:5.0%} (goal >= 70%)")
+        if not args.no_memory:
+            small, large = memory(20_000), memory(200_000)
+            ratio = large["peak_mib"] / small["peak_mib"]
+            print(
+                f"peak memory: {small['peak_mib']:.1f} MiB at 20,000; {large['peak_mib']:.1f} MiB at 200,000; {ratio:.2f}x (goal <= 1.2x)"
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

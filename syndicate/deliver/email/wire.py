@@ -1,0 +1,377 @@
+"""Many SMTP sessions driven from one thread, pipelined (RFC 2920): one round trip per message.
+
+Each session sends a message's text, its final dot and the next message's
+envelope (MAIL, RCPT, DATA) in one write, then waits for the four replies; it
+never sends a message's text before the 354 that allows it. A selector drives
+all sessions at once, so the connections keep the server busy while Python
+waits on none of them, and no thread is needed per connection.
+
+What became of each message is known from how far it got:
+
+- refused at MAIL, RCPT or DATA: the server's reply, nothing arrived;
+- the connection failed before the final dot left this host: nothing arrived;
+- the final dot left and no reply came back: it may have arrived (``unknown``);
+- never started (the session ended first): handed back untouched.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from syndicate.deliver.email.smtp import CRLF, Reply, SmtpConnection, SmtpError
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """The message as DATA carries it: a line starting with "." gets another (RFC 5321 4.5.2); ends in CRLF."""
+    if data.startswith(b"."):
+        data = b"." + data
+    if b"\n." in data:
+        data = data.replace(b"\n.", b"\n..")
+    return data if data.endswith(CRLF) else data + CRLF
+
+
+class Fate(Enum):
+    """How far a message got on the wire."""
+
+    DELIVERED = "delivered"  # 2xx after the final dot
+    REFUSED = "refused"  # a 4xx/5xx reply at some stage
+    NOT_SENT = "not sent"  # the connection failed before the final dot left: nothing arrived
+    MAYBE = "maybe"  # the final dot left; no reply came back
+    UNTRIED = "untried"  # never started
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The end of one message on the wire: its fate, the stage, the reply (if any) and why."""
+
+    index: int
+    fate: Fate
+    stage: str
+    reply: Reply | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """For ``deliveries list``: the stage and what the server said (or that it said nothing)."""
+        said = str(self.reply) if self.reply else self.detail or "no reply"
+        return f"{self.stage}: {said}"
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One message to send: index (the caller's), envelope and bytes (CRLF line ends)."""
+
+    index: int
+    sender: str
+    recipient: str
+    data: bytes
+
+
+@dataclass
+class _Job:
+    letter: Letter
+    envelope_replies: list[Reply] = field(default_factory=list)
+    dot_ends_at: int = 0  # offset in the session's output stream just after this message's final dot
+
+
+class Session:
+    """One open SMTP connection in its message phase, advanced by :class:`Wire` as replies arrive."""
+
+    def __init__(self, connection: SmtpConnection, timeout: float, pace: Callable[[], float] | None = None) -> None:
+        assert connection.sock is not None
+        self.connection = connection
+        self.sock: socket.socket = connection.sock
+        self.pace = pace
+        self.sock.setblocking(False)
+        self.timeout = timeout
+        self.pipelining = "PIPELINING" in connection.extensions
+        self.body = " BODY=8BITMIME" if "8BITMIME" in connection.extensions else ""
+        self.out = bytearray()
+        self.sent_total = 0  # bytes of the output stream that left this host
+        self.written_total = 0  # bytes of the output stream queued so far
+        self.incoming = bytearray(connection.take_buffer())
+        self.expect: deque[tuple[str, _Job | None]] = deque()
+        self.queue: deque[Letter] = deque()
+        self.dirty = False
+        self.alive = True
+        self.last_heard = time.monotonic()
+        self.not_before = 0.0
+
+    # -- what the Wire asks --
+
+    @property
+    def busy(self) -> bool:
+        """Whether replies are awaited or letters are queued."""
+        return bool(self.expect or self.queue)
+
+    @property
+    def wants_write(self) -> bool:
+        """Whether output is waiting for the socket."""
+        return bool(self.out)
+
+    def start(self, now: float) -> None:
+        """Begin the next queued letter if nothing is in flight (a new batch, or after a refusal)."""
+        if not self.expect:
+            self._maybe_next(now)
+
+    def _maybe_next(self, now: float) -> None:
+        """Start the next queued letter now, unless the rate limit says later."""
+        if not self.queue or now < self.not_before:
+            return
+        if self.pace is not None:
+            slot = self.pace()
+            if slot > now:
+                self.not_before = slot
+                return
+        self._envelope(self.queue.popleft())
+
+    def overdue(self, now: float) -> bool:
+        """Whether a reply has been awaited longer than the timeout."""
+        return bool(self.expect) and now - self.last_heard > self.timeout
+
+    # -- the socket --
+
+    def write(self) -> None:
+        """Send what the socket takes now."""
+        try:
+            sent = self.sock.send(self.out)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return
+        del self.out[:sent]
+        self.sent_total += sent
+
+    def read(self) -> list[Reply]:
+        """Read what arrived and return the complete replies in it (raises ConnectionError at EOF)."""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            self.incoming += chunk
+            if not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+                break
+        self.last_heard = time.monotonic()
+        return self._replies()
+
+    def _replies(self) -> list[Reply]:
+        replies: list[Reply] = []
+        lines: list[str] = []
+        position = done = 0
+        while (end := self.incoming.find(CRLF, position)) != -1:
+            line = bytes(self.incoming[position:end])
+            position = end + 2
+            if len(line) < 3 or not line[:3].isdigit():
+                raise ConnectionError(f"unreadable reply {line[:80]!r}")
+            lines.append(line[4:].decode("utf-8", "replace"))
+            if line[3:4] != b"-":
+                replies.append(Reply(int(line[:3]), " ".join(lines)))
+                lines = []
+                done = position
+        del self.incoming[:done]  # an unfinished multi-line reply waits for its last line
+        return replies
+
+    # -- the dialogue --
+
+    def on_reply(self, reply: Reply, outcomes: list[Attempt], go_on: Callable[[], bool]) -> None:
+        """One reply, matched to the command it answers."""
+        kind, job = self.expect.popleft()
+        if kind in ("rset", "empty-dot") or job is None:
+            return
+        if kind == "dot":
+            fate = Fate.DELIVERED if reply.ok else Fate.REFUSED
+            outcomes.append(Attempt(job.letter.index, fate, "dot", reply))
+            if reply.code == 421:
+                self.alive = False
+            return
+        job.envelope_replies.append(reply)
+        if not self.pipelining and kind != "data" and (reply.ok or reply.code == 354):
+            self._next_command(kind, job)
+            return
+        if kind == "data" or not (reply.ok or reply.code == 354):
+            if kind != "data" and self.pipelining:
+                return  # the rest of the pipelined envelope still answers; decide at DATA
+            self._decide(job, outcomes, go_on)
+
+    def _next_command(self, kind: str, job: _Job) -> None:
+        command = f"RCPT TO:<{job.letter.recipient}>" if kind == "mail" else "DATA"
+        self._queue_output(command.encode() + CRLF)
+        self.expect.append(("rcpt" if kind == "mail" else "data", job))
+
+    def _decide(self, job: _Job, outcomes: list[Attempt], go_on: Callable[[], bool]) -> None:
+        replies = job.envelope_replies
+        refusal = next((r for r in replies if not (r.ok or r.code == 354)), None)
+        if refusal is None and replies[-1].code == 354:
+            self._text(job, go_on)
+            return
+        if replies[-1].code == 354:
+            self._queue_output(b"." + CRLF)  # DATA opened although the envelope failed: close it empty
+            self.expect.append(("empty-dot", None))
+        stage = ("mail", "rcpt", "data")[replies.index(refusal)] if refusal else "data"
+        outcomes.append(Attempt(job.letter.index, Fate.REFUSED, stage, refusal or replies[-1]))
+        self.dirty = True
+        if any(r.code == 421 for r in replies):
+            self.alive = False
+        elif go_on():
+            self._maybe_next(time.monotonic())
+
+    def _text(self, job: _Job, go_on: Callable[[], bool]) -> None:
+        stuffed = dot_stuff(job.letter.data)
+        self._queue_output(stuffed + b"." + CRLF)
+        job.dot_ends_at = self.written_total
+        self.expect.append(("dot", job))
+        if self.pipelining and go_on():
+            self._maybe_next(time.monotonic())
+
+    def _envelope(self, letter: Letter) -> None:
+        job = _Job(letter)
+        if self.dirty:
+            self._queue_output(b"RSET" + CRLF)
+            self.expect.append(("rset", None))
+            self.dirty = False
+        mail = f"MAIL FROM:<{letter.sender}>{self.body}".encode() + CRLF
+        if self.pipelining:
+            self._queue_output(mail + f"RCPT TO:<{letter.recipient}>".encode() + CRLF + b"DATA" + CRLF)
+            self.expect.extend([("mail", job), ("rcpt", job), ("data", job)])
+        else:
+            self._queue_output(mail)
+            self.expect.append(("mail", job))
+        self.last_heard = time.monotonic()
+
+    def _queue_output(self, data: bytes) -> None:
+        self.out += data
+        self.written_total += len(data)
+
+    def lost(self, reason: str, outcomes: list[Attempt]) -> None:
+        """The connection failed: say what became of every message it held."""
+        self.alive = False
+        seen: set[int] = set()
+        for kind, job in self.expect:
+            if job is None or job.letter.index in seen:
+                continue
+            seen.add(job.letter.index)
+            refusal = next((r for r in job.envelope_replies if not (r.ok or r.code == 354)), None)
+            if refusal is not None:  # refused (421 and hung up, say) before it could be sent
+                stage = ("mail", "rcpt", "data")[job.envelope_replies.index(refusal)]
+                outcomes.append(Attempt(job.letter.index, Fate.REFUSED, stage, refusal))
+            elif kind == "dot" and self.sent_total >= job.dot_ends_at:
+                outcomes.append(Attempt(job.letter.index, Fate.MAYBE, "dot", None, f"{reason} after the final dot"))
+            else:
+                stage = "text" if kind == "dot" else kind
+                outcomes.append(
+                    Attempt(job.letter.index, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
+                )
+        self.expect.clear()
+        outcomes.extend(Attempt(letter.index, Fate.UNTRIED, "", None, reason) for letter in self.queue)
+        self.queue.clear()
+        self.connection.abort()
+
+
+class Wire:
+    """Drives sessions until every letter has a fate; opens sessions as needed, up to ``limit``."""
+
+    def __init__(self, open_session: Callable[[], Session], limit: int, chunk: int) -> None:
+        self.open_session = open_session
+        self.limit = limit
+        self.chunk = chunk
+        self.idle: list[Session] = []
+        self.failure: SmtpError | None = None  # why the last session could not be opened
+
+    def send(
+        self, letters: Sequence[Letter], handoff: Callable[[Sequence[Letter]], set[int]], go_on: Callable[[], bool]
+    ) -> list[Attempt]:
+        """Send ``letters``: each chunk is handed off just before its first byte leaves."""
+        outcomes: list[Attempt] = []
+        self.failure = None
+        waiting = deque(letters[i : i + self.chunk] for i in range(0, len(letters), self.chunk))
+        active: list[Session] = []
+        selector = selectors.DefaultSelector()
+        try:
+            while True:
+                self._assign(waiting, active, selector, handoff, go_on, outcomes)
+                if not active:
+                    break
+                self._turn(active, selector, go_on, outcomes)
+                for session in [s for s in active if not s.busy or not s.alive]:
+                    active.remove(session)
+                    selector.unregister(session.sock)
+                    if session.alive:
+                        self.idle.append(session)
+        finally:
+            for session in active:
+                selector.unregister(session.sock)
+                session.lost("stopped", outcomes)
+            selector.close()
+        reason = f"could not open a session: {self.failure}" if self.failure else "not started"
+        for chunk in waiting:
+            outcomes.extend(Attempt(letter.index, Fate.UNTRIED, "", None, reason) for letter in chunk)
+        return outcomes
+
+    def _assign(
+        self,
+        waiting: deque[Sequence[Letter]],
+        active: list[Session],
+        selector: selectors.BaseSelector,
+        handoff: Callable[[Sequence[Letter]], set[int]],
+        go_on: Callable[[], bool],
+        outcomes: list[Attempt],
+    ) -> None:
+        while waiting and go_on() and (self.idle or len(active) < self.limit):
+            try:
+                session = self.idle.pop() if self.idle else self.open_session()
+            except SmtpError as exc:
+                self.failure = exc  # the letters still waiting come back untried, with this reason
+                return
+            chunk = waiting.popleft()
+            held = handoff(chunk)
+            session.queue.extend(letter for letter in chunk if letter.index in held)
+            session.start(time.monotonic())
+            active.append(session)
+            selector.register(session.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, session)
+
+    def _turn(
+        self,
+        active: list[Session],
+        selector: selectors.BaseSelector,
+        go_on: Callable[[], bool],
+        outcomes: list[Attempt],
+    ) -> None:
+        for session in active:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if session.wants_write else 0)
+            selector.modify(session.sock, events, session)
+        for key, mask in selector.select(timeout=0.05):
+            session = key.data
+            try:
+                if mask & selectors.EVENT_WRITE:
+                    session.write()
+                if mask & selectors.EVENT_READ:
+                    for reply in session.read():
+                        session.on_reply(reply, outcomes, go_on)
+                    if session.alive and go_on():
+                        session.start(time.monotonic())
+                if not session.alive:
+                    session.lost("the server closed the session", outcomes)
+            except (OSError, ConnectionError) as exc:
+                session.lost(f"connection lost ({exc})", outcomes)
+        now = time.monotonic()
+        for session in active:
+            if session.alive and go_on():
+                session.start(now)  # a letter held back by the rate limit may go now
+            if session.alive and session.overdue(now):
+                session.lost(f"no reply within {session.timeout:g} s", outcomes)
+            elif session.alive and not go_on() and not session.expect:
+                session.lost("stopping", outcomes)
+
+    def close(self) -> None:
+        """QUIT every idle session."""
+        for session in self.idle:
+            session.sock.setblocking(True)
+            session.connection.close()
+        self.idle.clear()
