@@ -1,0 +1,103 @@
+"""Plan partner events: one per revision (published, updated, retracted), one delivery per partner it concerns.
+
+Planning follows the revision log with a cursor kept in the store, under an
+exclusive lock, and each event's key is unique, so two ticks (or two nodes)
+never plan the same thing twice. A new installation starts at the newest
+revision: statements already published are history, not news.
+
+Who gets what:
+
+- a publication goes to every partner whose languages and categories match;
+- an update goes to those, and to every partner that may hold an earlier
+  version (so a correction reaches whoever copied the statement);
+- a retraction cancels whatever of the statement is still pending, and goes,
+  as a tombstone, only to the partners it may have reached. A partner that
+  never got the statement gets nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from syndicate.config import PartnerConfig
+from syndicate.model import Change, Revision
+from syndicate.store import events as event_store
+from syndicate.store import meta
+from syndicate.store import statements as statement_store
+from syndicate.store.db import Database
+
+log = logging.getLogger(__name__)
+
+CURSOR = "plan.partners.seq"
+BATCH = 500
+RETRACTED_BEFORE_SENT = "statement retracted before it was sent"
+
+
+def matches(partner: PartnerConfig, revision: Revision) -> bool:
+    """Whether the partner's filters take this revision (an empty filter takes everything)."""
+    languages = {lang.lower() for lang in partner.languages}
+    language_ok = not languages or revision.lang.lower() in languages
+    category_ok = not partner.categories or bool(set(partner.categories) & set(revision.categories))
+    return language_ok and category_ok
+
+
+class EventPlanner:
+    """The stage that turns new revisions into partner events and their deliveries."""
+
+    name = "plan-partners"
+
+    def __init__(self, partners: Sequence[PartnerConfig], db: Database) -> None:
+        self.partners = tuple(partners)
+        self.db = db
+
+    def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
+        """Plan an event for every revision recorded since the last run; return counts."""
+        counts: Counter[str] = Counter()
+        with self.db.exclusive("syndicate-plan-partners") as conn:
+            cursor = meta.get(conn, CURSOR)
+            if cursor is None or not self.partners:
+                # A new installation, or no partners: what is on record now is not news to anyone.
+                meta.put(conn, CURSOR, statement_store.last_seq(conn))
+                return {}
+            while batch := statement_store.revisions_since(conn, cursor, BATCH):
+                for revision in batch:
+                    self._revision(conn, revision, now, counts)
+                cursor = batch[-1].seq
+            meta.put(conn, CURSOR, cursor)
+        return {k: v for k, v in counts.items() if v}
+
+    def _revision(self, conn: Connection, revision: Revision, now: datetime, counts: Counter[str]) -> None:
+        event_id = event_store.create(conn, f"revision:{revision.seq}", revision, now)
+        if event_id is None:
+            return
+        counts["events"] += 1
+        reached = event_store.reach(conn, revision.statement_id)
+        if revision.change == Change.RETRACTED:
+            pending = [i for reach in reached.values() for i in reach.pending]
+            counts["cancelled"] += event_store.cancel(conn, pending, now, RETRACTED_BEFORE_SENT)
+            targets = [p for p in self.partners if p.name in reached and reached[p.name].maybe_received]
+        else:
+            held = {name for name, reach in reached.items() if reach.maybe_received}
+            targets = [p for p in self.partners if matches(p, revision) or p.name in held]
+        for partner in targets:
+            counts["deliveries"] += event_store.plan_delivery(conn, event_id, partner.name, now)
+        log.info("planned %s event of %s for %d partner(s)", revision.change.value, revision.statement_id, len(targets))
+
+
+def replay(conn: Connection, partner: str, since: datetime, now: datetime) -> int:
+    """Plan again, as new events (new webhook-ids), every event ``partner`` was sent since ``since``."""
+    planned = 0
+    sent = event_store.sent_since(conn, partner, since)
+    revisions = statement_store.load_revisions(conn, {event.seq for event in sent})
+    for event in sent:
+        key = f"replay:{partner}:{event.id}:{now.isoformat()}"
+        event_id = event_store.create(conn, key, revisions[event.seq], now, replay_of=event.id)
+        if event_id is not None:
+            planned += event_store.plan_delivery(conn, event_id, partner, now)
+    log.info("replaying %d event(s) to %s, sent since %s", planned, partner, since.isoformat())
+    return planned

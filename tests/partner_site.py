@@ -1,0 +1,74 @@
+"""Helpers for the partner tests: a receiver that takes Atom, [[partners]] tables, and outbox checks.
+
+`PartnerServer` (tests/servers/http.py) accepts JSON bodies only; syndicate's default
+payload is an Atom entry document, so `AtomPartner` takes either: it verifies the
+signature with `standardwebhooks` and de-duplicates by `webhook-id` exactly as its
+parent does, and keeps an Atom body as bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from servers.http import Delivery, PartnerServer, RecordedRequest, Response, new_secret
+from sqlalchemy import select
+
+from syndicate.app import App
+from syndicate.store.schema import deliveries
+
+
+class AtomPartner(PartnerServer):
+    """A partner site that takes Atom entry documents as well as JSON."""
+
+    def process(self, request: RecordedRequest) -> Response:
+        """Verify, de-duplicate and accept; an Atom body is kept as it came."""
+        if not (request.header("content-type") or "").startswith("application/atom+xml"):
+            return super().process(request)
+        problem = self._wrong_target(request)
+        if problem is not None:
+            return self._reject(request, problem.body.decode(), problem)
+        verified = self._verify(request)
+        if isinstance(verified, str):
+            return self._reject(request, verified, Response(401, body=b"invalid signature"))
+        self._accept(Delivery(request.headers["webhook-id"], request.body, verified, request))
+        return Response(self.ok_status)
+
+
+def partner_toml(name: str, url: str, secret_env: str, **options: Any) -> str:
+    """One ``[[partners]]`` table."""
+    lines = ["[[partners]]", f'name = "{name}"', f'url = "{url}"', f'secret_env = "{secret_env}"']
+    lines += [f"{key} = {_toml(value)}" for key, value in options.items()]
+    return "\n".join(lines) + "\n\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def secret_for(monkeypatch: pytest.MonkeyPatch, variable: str) -> str:
+    """A fresh whsec_ secret, put in the environment under ``variable``."""
+    secret = new_secret()
+    monkeypatch.setenv(variable, secret)
+    return secret
+
+
+def webhook_rows(app: App) -> list[Any]:
+    """Every webhook delivery in the outbox, oldest first."""
+    with app.db.read() as conn:
+        query = select(deliveries).where(deliveries.c.channel == "webhook").order_by(deliveries.c.id)
+        return list(conn.execute(query))
+
+
+def assert_accounted(app: App) -> None:
+    """None lost: each push was sent, waits for a retry (with the reason), or failed with the reply."""
+    for row in webhook_rows(app):
+        assert row.state in ("sent", "pending", "failed", "cancelled"), row
+        if row.state != "sent":
+            assert row.last_error, row
+        if row.state == "pending":
+            assert row.due_at is not None
