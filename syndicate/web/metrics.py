@@ -1,0 +1,151 @@
+"""``/metrics`` in the Prometheus text exposition format (version 0.0.4), read from the store.
+
+Everything is counted in the database at scrape time, so every node reports
+the same numbers and a restart loses nothing. Send latency is a histogram of
+``finished_at - created_at`` over sent deliveries, per channel, computed in
+SQL (one aggregate query, not one row per delivery).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.engine import Connection
+
+from syndicate import outbox
+from syndicate.app import App
+from syndicate.outbox import DeliveryState
+from syndicate.store import meta, statements, subscribers
+from syndicate.store.schema import deliveries
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
+
+Labels = Mapping[str, str]
+
+
+@dataclass
+class Family:
+    """One metric family: its name, type, help, and samples (suffix, labels, value)."""
+
+    name: str
+    type: str
+    help: str
+    samples: list[tuple[str, Labels, float]] = field(default_factory=list)
+
+    def add(self, value: float, suffix: str = "", **labels: str) -> None:
+        """Add one sample."""
+        self.samples.append((suffix, labels, value))
+
+    def lines(self) -> Iterable[str]:
+        """The family as exposition lines."""
+        yield f"# HELP {self.name} {_escape_help(self.help)}"
+        yield f"# TYPE {self.name} {self.type}"
+        for suffix, labels, value in self.samples:
+            yield f"{self.name}{suffix}{_labels(labels)} {number(value)}"
+
+
+def exposition(app: App) -> str:
+    """Every metric, as the text ``/metrics`` answers."""
+    with app.db.read() as conn:
+        families = [
+            _by_label("syndicate_statements", "Statements by state.", "state", statements.counts_by_state(conn)),
+            _by_label("syndicate_subscribers", "Subscribers by status.", "status", subscribers.counts(conn)),
+            _deliveries(outbox.counts(conn)),
+            _backlog(outbox.backlog(conn, app.clock())),
+            _latency(conn),
+            *_last_tick(meta.get(conn, "last_tick")),
+        ]
+    return "".join(line + "\n" for family in families for line in family.lines())
+
+
+def _by_label(name: str, help: str, label: str, counts: Mapping[str, int]) -> Family:
+    family = Family(name, "gauge", help)
+    for value, count in sorted(counts.items()):
+        family.add(count, **{label: value})
+    return family
+
+
+def _deliveries(counts: Mapping[str, Mapping[str, int]]) -> Family:
+    family = Family("syndicate_deliveries", "gauge", "Deliveries in the outbox by channel and state.")
+    for channel, states in sorted(counts.items()):
+        for state, count in sorted(states.items()):
+            family.add(count, channel=channel, state=state)
+    return family
+
+
+def _backlog(backlog: Mapping[str, int]) -> Family:
+    family = Family("syndicate_outbox_backlog", "gauge", "Deliveries due now and not yet done, by channel.")
+    for channel, count in sorted(backlog.items()):
+        family.add(count, channel=channel)
+    return family
+
+
+def _latency(conn: Connection) -> Family:
+    family = Family(
+        "syndicate_send_latency_seconds", "histogram", "Seconds from planning a delivery to its sending, by channel."
+    )
+    seconds = _seconds_between(conn.dialect.name, deliveries.c.created_at, deliveries.c.finished_at)
+    columns = [deliveries.c.channel, func.count(), func.coalesce(func.sum(seconds), 0)]
+    columns += [func.sum(case((seconds <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS]
+    query = (
+        select(*columns)
+        .where(deliveries.c.state == DeliveryState.SENT, deliveries.c.finished_at.is_not(None))
+        .group_by(deliveries.c.channel)
+        .order_by(deliveries.c.channel)
+    )
+    for channel, count, total, *buckets in conn.execute(query):
+        for bound, below in zip(LATENCY_BUCKETS, buckets, strict=True):
+            family.add(int(below or 0), "_bucket", channel=channel, le=number(bound))
+        family.add(count, "_bucket", channel=channel, le="+Inf")
+        family.add(float(total), "_sum", channel=channel)
+        family.add(count, "_count", channel=channel)
+    return family
+
+
+def _seconds_between(dialect: str, start: Any, end: Any) -> Any:
+    """SQL for the seconds from ``start`` to ``end`` (SQLite keeps times as text, PostgreSQL as timestamps)."""
+    if dialect == "sqlite":
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", end - start)
+
+
+def _last_tick(last: Mapping[str, Any] | None) -> list[Family]:
+    if not last:
+        return []
+    at = Family("syndicate_last_tick_timestamp_seconds", "gauge", "When the last tick started (Unix time).")
+    at.add(datetime.fromisoformat(last["at"]).timestamp())
+    took = Family("syndicate_last_tick_duration_seconds", "gauge", "How long the last tick took.")
+    took.add(float(last["seconds"]))
+    return [at, took]
+
+
+def number(value: float) -> str:
+    """A sample value as the format writes it (integers without a point; infinities as +Inf/-Inf)."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 2**53):
+        return str(int(value)) if isinstance(value, int) else f"{value:.1f}"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{name}="{_escape_label(value)}"' for name, value in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")

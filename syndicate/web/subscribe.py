@@ -1,0 +1,174 @@
+"""Subscribe and confirm: the double opt-in.
+
+``POST /subscribe`` records a *pending* subscriber and plans the confirmation
+mail through the outbox (the next tick sends it). The answer is the same page
+whether the address was new, pending, active, unsubscribed or suppressed, so
+the form tells nobody who is on the list:
+
+- new, or unsubscribed: pending, with a new consent record (web form, when,
+  client address), and a confirmation mail;
+- pending: the choices and consent record are renewed; at most one
+  confirmation mail a day (the outbox plans it once);
+- active, bounced, complained or suppressed: nothing changes, no mail.
+
+``GET /confirm/<token>`` activates on GET. Mail scanners that open links do
+confirm the subscription then; that is accepted, because only someone who can
+read the mailbox holds the link, which is what double opt-in proves.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request, url_for
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import MultiDict
+
+from syndicate.plan.confirmations import queue_confirmation
+from syndicate.store import subscribers as store
+from syndicate.subscribers import Frequency, InvalidSubscriber, NewSubscriber, Status, normalise_email
+from syndicate.web import forms
+from syndicate.web.catalog import BadChoice, Catalog, Choice, catalog, read_choice
+from syndicate.web.context import Web
+from syndicate.web.limits import minutes
+from syndicate.web.links import LinkError
+
+log = logging.getLogger(__name__)
+
+FORM = "subscribe"
+
+
+class SubscribePages:
+    """``/subscribe`` and ``/confirm/<token>``."""
+
+    def __init__(self, web: Web) -> None:
+        self.web = web
+        self.app = web.app
+
+    def blueprint(self) -> Blueprint:
+        """The routes of this area."""
+        bp = Blueprint("subscribe", __name__)
+        bp.add_url_rule("/", "home", self.form, methods=["GET"])
+        bp.add_url_rule("/subscribe", "form", self.form, methods=["GET"])
+        bp.add_url_rule("/subscribe", "submit", self.submit, methods=["POST"])
+        bp.add_url_rule("/confirm/<token>", "confirm", self.confirm, methods=["GET"])
+        return bp
+
+    def form(self) -> Response:
+        """The empty form."""
+        return self._form(self.web.pages.language(), 200, errors=(), values=MultiDict())
+
+    def submit(self) -> Response:
+        """Record a pending subscriber and plan the confirmation mail; same answer for every address."""
+        lang = self.web.pages.language()
+        wait = self.web.limits.client_wait(self.web.client())
+        if wait:
+            return self._too_many(lang, wait)
+        if not self._form_is_ours():
+            return self._form(lang, 403, errors=("form_expired",), values=request.form)
+        offered = self._catalog()
+        try:
+            email = normalise_email(request.form.get("email", ""))
+            choice = read_choice(request.form, offered, lang if lang in offered.languages else None)
+        except InvalidSubscriber:
+            return self._form(lang, 400, errors=("bad_email",), values=request.form)
+        except BadChoice as exc:
+            return self._form(lang, 400, errors=(exc.key,), values=request.form)
+        wait = self.web.limits.address_wait(email)
+        if wait:
+            return self._too_many(lang, wait)
+        self._record(email, choice, lang)
+        return self.web.pages.notice(lang, "check_mail", email=email)
+
+    def confirm(self, token: str) -> Response:
+        """Activate a pending subscriber from the link in the confirmation mail."""
+        try:
+            subscriber = self.web.links.subscriber(token, "confirm")
+        except LinkError as exc:
+            return self.web.pages.notice(self.web.pages.language(), f"link_{exc.kind}", exc.status)
+        lang = self.web.pages.language(subscriber.languages)
+        site = self.app.config.site.title
+        signed = self.web.links.sign("preferences", subscriber)
+        preferences = (url_for("preferences.page", token=signed), "change_preferences")
+        if subscriber.status == Status.ACTIVE:
+            return self.web.pages.notice(lang, "already_confirmed", link=preferences, email=subscriber.email, site=site)
+        if subscriber.status != Status.PENDING:
+            return self.web.pages.notice(lang, "confirm_stale", 409)
+        with self.app.db.write() as conn:
+            store.set_status(conn, subscriber.id, Status.ACTIVE, self.app.clock())
+        log.info("subscriber %d confirmed", subscriber.id)
+        return self.web.pages.notice(lang, "confirmed", link=preferences, email=subscriber.email, site=site)
+
+    # -- helpers --
+
+    def _form(self, lang: str, status: int, errors: tuple[str, ...], values: MultiDict[str, str]) -> Response:
+        """The form (again, with ``values`` and ``errors`` after a failed post), and its cookie if it is new."""
+        binding = request.cookies.get(forms.COOKIE)
+        fresh = binding is None or not forms.looks_like_binding(binding)
+        if fresh or binding is None:
+            binding = forms.new_binding()
+        offered = self._catalog()
+        response = self.web.pages.render(
+            "subscribe.html",
+            lang,
+            status,
+            catalog=offered,
+            errors=errors,
+            email=values.get("email", ""),
+            chosen_languages=values.getlist("languages") or [lang],
+            chosen_categories=values.getlist("categories"),
+            chosen_frequency=values.get("frequency", Frequency.IMMEDIATE.value),
+            form_token=self.web.guard.issue(FORM, binding),
+        )
+        if fresh:
+            secure = self.app.config.web_base_url.startswith("https:")
+            response.set_cookie(forms.COOKIE, binding, httponly=True, samesite="Strict", secure=secure)
+        return response
+
+    def _form_is_ours(self) -> bool:
+        if forms.cross_site(request.headers.get("Sec-Fetch-Site")):
+            return False
+        binding = request.cookies.get(forms.COOKIE, "")
+        return self.web.guard.valid(FORM, binding, request.form.get(forms.FIELD, ""))
+
+    def _catalog(self) -> Catalog:
+        with self.app.db.read() as conn:
+            return catalog(conn, self.app.config.site.language)
+
+    def _too_many(self, lang: str, wait: float) -> Response:
+        response = self.web.pages.notice(lang, "too_many", 429, minutes=minutes(wait))
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
+    def _record(self, email: str, choice: Choice, lang: str) -> None:
+        consent = f"web form (client {self.web.client()})"
+        mail_lang = lang if lang in choice.languages else choice.languages[0]
+        try:
+            subscriber_id = self._pending_and_planned(email, choice, consent, mail_lang)
+        except IntegrityError:
+            # Two requests added the same new address at once (PostgreSQL): now it is there, go again.
+            subscriber_id = self._pending_and_planned(email, choice, consent, mail_lang)
+        log.info("subscribe request from the web form: %s", "confirmation planned" if subscriber_id else "no mail")
+
+    def _pending_and_planned(self, email: str, choice: Choice, consent: str, lang: str) -> int | None:
+        with self.app.db.write() as conn:
+            subscriber_id = self._pending(conn, email, choice, consent)
+            if subscriber_id is not None:
+                queue_confirmation(conn, self.app.email, subscriber_id, lang, self.app.clock())
+        return subscriber_id
+
+    def _pending(self, conn: Connection, email: str, choice: Choice, consent: str) -> int | None:
+        """Make ``email`` pending with ``choice``; its id, or None when it must not be mailed."""
+        now = self.app.clock()
+        if store.is_suppressed(conn, email):
+            return None
+        found = store.by_email(conn, email)
+        if found is None:
+            new = NewSubscriber(email, choice.languages, choice.categories, choice.frequency, False, consent, now)
+            return store.add(conn, new, now)
+        if found.status not in (Status.PENDING, Status.UNSUBSCRIBED):
+            return None
+        store.update_preferences(conn, found.id, choice.languages, choice.categories, choice.frequency.value, now)
+        store.set_status(conn, found.id, Status.PENDING, now, consent=consent)
+        return found.id
