@@ -19,13 +19,18 @@ from syndicate.deliver.email.compose import Composer, Signer
 from syndicate.deliver.email.sender import EmailSender
 from syndicate.deliver.email.transports import make_transport
 from syndicate.deliver.reaper import Reaper
+from syndicate.deliver.webhooks import http as webhook_http
+from syndicate.deliver.webhooks.compose import Composer as PushComposer
+from syndicate.deliver.webhooks.sender import WebhookSender
 from syndicate.outbox import Outbox, RetryPolicy
 from syndicate.plan.editions import EditionPlanner
+from syndicate.plan.events import EventPlanner
 from syndicate.render import templates
 from syndicate.render.documents import DocumentRenderer
 from syndicate.render.email import EmailRenderer
 from syndicate.render.entries import EntryRenderer
 from syndicate.render.feeds import FeedBuilder
+from syndicate.render.partner import PartnerRenderer
 from syndicate.render.websub import Pinger
 from syndicate.sources import Source, make_source
 from syndicate.store import Database, migrate
@@ -36,6 +41,9 @@ USER_AGENT = f"syndicate/{__version__}"
 
 # Temporary mail failures are retried with growing waits for up to three days.
 EMAIL_RETRY = RetryPolicy(waits=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200, 86400), give_up_after=3 * 86400)
+# Partner pushes: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then failed. An attempt cut short after
+# hand-off is retried (same webhook-id; the partner de-duplicates), never left unknown.
+WEBHOOK_RETRY = RetryPolicy(waits=(5, 300, 1800, 7200, 18000, 36000, 36000), unknown_after_handoff=False)
 
 
 def utc_now() -> datetime:
@@ -99,7 +107,8 @@ def build_app(config: Config, clock: Clock = utc_now, session: requests.Session 
         templates.load(env, "feeds/attribution.txt"),
     )
     feeds = FeedBuilder(config, db, DocumentRenderer(config, entries))
-    outbox = Outbox(db, node_id(), {"email": EMAIL_RETRY}, config.scheduler.lease_seconds)
+    policies = {"email": EMAIL_RETRY, "webhook": WEBHOOK_RETRY}
+    outbox = Outbox(db, node_id(), policies, config.scheduler.lease_seconds)
     secrets = load_secrets(config, db)
     email = EmailRenderer(config, env)
     app = App(
@@ -108,9 +117,13 @@ def build_app(config: Config, clock: Clock = utc_now, session: requests.Session 
     signer = Signer(config.email.dkim) if config.email.dkim.enabled else None
     composer = Composer(db, secrets, config.sender[1], signer)
     claim = config.email.batch * (config.email.smtp.connections if config.email.transport == "smtp" else 1)
+    pushes = PushComposer(config, db, PartnerRenderer(config, entries.attribution_html, entries.attribution_text))
     app.stages = [
         EditionPlanner(config, db, email),
+        EventPlanner(config.partners, db),
         Reaper(outbox),
+        # Partner pushes are few and quick: a long newsletter run does not hold them up.
+        WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT)),
         EmailSender(db, outbox, composer, lambda: make_transport(config, clock), clock, claim),
     ]
     return app

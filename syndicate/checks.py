@@ -7,9 +7,11 @@ from syndicate.errors import SourceError
 from syndicate.ingest import resolve_duplicates
 from syndicate.model import Problem
 from syndicate.render import templates
+from syndicate.render.email import REQUIRED_TEMPLATES as EMAIL_TEMPLATES
 from syndicate.sources import make_source
+from syndicate.web.pages import REQUIRED_TEMPLATES as WEB_TEMPLATES
 
-REQUIRED_TEMPLATES = ("feeds/attribution.html", "feeds/attribution.txt")
+REQUIRED_TEMPLATES = ("feeds/attribution.html", "feeds/attribution.txt", *EMAIL_TEMPLATES, *WEB_TEMPLATES)
 
 
 def check(config: Config) -> list[Problem]:
@@ -19,7 +21,7 @@ def check(config: Config) -> list[Problem]:
         scan = source.scan({})
     except SourceError as exc:
         return [Problem(config.source.url or str(config.source.path), str(exc))]
-    _, duplicates = resolve_duplicates(scan, {})
+    _, duplicates = resolve_duplicates(scan, {}, source.display)
     problems = [*scan.problems, *duplicates]
     problems += templates.check(config.templates.dir, REQUIRED_TEMPLATES)
     return problems

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -194,6 +195,31 @@ def env_name(key: str, value: Any, ctx: LoadContext) -> str:
     return str(value)
 
 
+def required_env_name(key: str, value: Any, ctx: LoadContext) -> str:
+    """The name of an environment variable that must be given."""
+    _want(key, value != "", "the name of an environment variable", value)
+    return env_name(key, value, ctx)
+
+
+def partner_name(key: str, value: Any, ctx: LoadContext) -> str:
+    """A short name: letters, digits, '.', '_' or '-'."""
+    ok = isinstance(value, str) and bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value))
+    _want(key, ok, "a name of letters, digits, '.', '_' or '-' (at most 100)", value)
+    return str(value)
+
+
+def webhook_url(key: str, value: Any, ctx: LoadContext) -> str:
+    """An https URL; plain http only to a loopback address (tests, a local relay)."""
+    checked = str(url("http", "https")(key, value, ctx))
+    host = urlsplit(checked).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        loopback = host == "localhost"
+    _want(key, checked.startswith("https:") or loopback, "an https URL (http only on loopback)", value)
+    return checked
+
+
 def database_url(key: str, value: Any, ctx: LoadContext) -> str:
     """A SQLAlchemy URL; a relative SQLite path starts at the config file's folder."""
     _want(key, isinstance(value, str) and "://" in value, "a database URL like sqlite:///syndicate.db", value)
@@ -235,7 +261,7 @@ def email_address(key: str, value: Any, ctx: LoadContext) -> str:
 
 
 def host_port(key: str, value: Any, ctx: LoadContext) -> str:
-    """ "host:port" to listen on."""
+    """A "host:port" to listen on."""
     ok = isinstance(value, str) and bool(re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value))
     _want(key, ok, 'a "host:port" like "127.0.0.1:8080"', value)
     return str(value)
@@ -269,6 +295,11 @@ class SiteConfig:
     def host(self) -> str:
         """Host name of the site URL, the authority of every ``tag:`` id."""
         return urlsplit(self.url).hostname or "localhost"
+
+    @property
+    def domain(self) -> str:
+        """The site's mail domain: its host without a leading ``www.``."""
+        return self.host.removeprefix("www.")
 
 
 @dataclass(frozen=True)
@@ -412,6 +443,27 @@ class WebConfig:
     previous_secrets_env: str = setting(
         "Environment variable holding earlier secrets, comma-separated, still accepted.", "", env_name
     )
+    serve_in_run: bool = setting(
+        "Serve the web pages inside `syndicate run` too (false: run `syndicate serve` on its own).", True, boolean
+    )
+    threads: int = setting("Threads answering web requests.", 8, integer(1, 256))
+    proxy_hops: int = setting(
+        "Reverse proxies in front whose X-Forwarded-For/-Proto/-Host/-Prefix are believed (0: none).",
+        0,
+        integer(0, 10),
+    )
+    subscribe_per_client: int = setting(
+        "Subscribe requests one client address may make per rate_window_seconds (counted per process).",
+        10,
+        integer(1),
+    )
+    subscribe_per_address: int = setting(
+        "Subscribe requests for one e-mail address per rate_window_seconds (counted per process).", 3, integer(1)
+    )
+    rate_window_seconds: int = setting("The window of the two subscribe limits.", 3600, integer(1))
+    health_overdue_seconds: int = setting(
+        "/healthz fails when a delivery has been due for longer than this (0: never).", 3600, integer(0)
+    )
 
 
 @dataclass(frozen=True)
@@ -419,6 +471,28 @@ class TemplatesConfig:
     """``[templates]``: where the Jinja2 templates live."""
 
     dir: Path = setting("Folder of templates (feeds/, email/, web/).", "templates", path)
+
+
+@dataclass(frozen=True)
+class PartnerConfig:
+    """``[[partners]]``: a partner site that gets each statement, update and retraction pushed, signed."""
+
+    name: str = setting("The partner's name, unique; used by commands and in the outbox.", check=partner_name)
+    url: str = setting("Webhook endpoint the pushes are POSTed to (https; http only on loopback).", check=webhook_url)
+    secret_env: str = setting(
+        "Environment variable holding the signing secret (Standard Webhooks whsec_... form).", check=required_env_name
+    )
+    previous_secret_env: str = setting(
+        "Environment variable holding the previous secret while the partner rotates keys (both sign).", "", env_name
+    )
+    license: str = setting(
+        "'excerpt' (the first words and a link) or 'full' (the whole text).", "excerpt", choice("excerpt", "full")
+    )
+    excerpt_words: int = setting("Most words of an excerpt.", 60, integer(1, 10000))
+    languages: tuple[str, ...] = setting("Only statements in these languages (empty: all).", (), text_list)
+    categories: tuple[str, ...] = setting("Only statements in one of these categories (empty: all).", (), text_list)
+    format: str = setting("Payload: 'atom' (an Atom entry document) or 'json'.", "atom", choice("atom", "json"))
+    timeout_seconds: float = setting("Connect and read timeout of each push.", 10.0, number(0.1))
 
 
 @dataclass(frozen=True)
@@ -434,6 +508,7 @@ class Config:
     templates: TemplatesConfig = section(TemplatesConfig, "Template folder.")
     email: EmailConfig = section(EmailConfig, "Newsletters.")
     web: WebConfig = section(WebConfig, "Web pages.")
+    partners: tuple[PartnerConfig, ...] = table_list(PartnerConfig, "Partner sites statements are pushed to.")
 
     @property
     def feeds_base_url(self) -> str:
@@ -530,6 +605,10 @@ def _reject_unknown(raw: Mapping[str, Any], known: list[str], prefix: str) -> No
 
 def _check_across(config: Config) -> None:
     """Rules that involve more than one setting."""
+    names = [partner.name for partner in config.partners]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(f"partners[{index}].name", f"{name!r} is already the name of another partner")
     if config.source.type == "feed":
         url("http", "https")("source.url", config.source.url, LoadContext(config.root))
     if config.feeds.base_url:

@@ -4,6 +4,10 @@ A statement dated 14:00 appears at 14:00: after every tick the daemon adds a
 one-off job at each future publication time. Ticks never overlap (one lock).
 SIGTERM and SIGINT let the tick in progress finish its current step (every
 file is written whole or not at all) and then stop.
+
+With ``web.serve_in_run`` (the default) the web pages are served from the same
+process, on threads of their own; they stop first on SIGTERM. A heartbeat job
+lets ``/healthz`` tell whether the scheduler is alive.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -21,30 +27,44 @@ from apscheduler.triggers.interval import IntervalTrigger
 from syndicate.app import App
 from syndicate.pipeline import tick
 from syndicate.store import statements
+from syndicate.web import create_app
+from syndicate.web.server import WebServer
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10
 
 
 class Daemon:
     """Runs ticks on a schedule until told to stop."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, serve_web: bool | None = None) -> None:
         self.app = app
         self.stopping = threading.Event()
         self._tick_lock = threading.Lock()
+        self._last_beat: float | None = None
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        serve = app.config.web.serve_in_run if serve_web is None else serve_web
+        self.web = self._web_server() if serve else None
 
     def run(self) -> None:
         """Start ticking and block until SIGTERM or SIGINT (or :meth:`stop`)."""
         self._handle_signals()
+        if self.web is not None:
+            self.web.start()  # a taken address stops the start here, before any tick
         poll = self.app.config.scheduler.poll_seconds
         self.scheduler.add_job(self._tick, IntervalTrigger(seconds=poll), id="tick", next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(
+            self._beat, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat", next_run_time=datetime.now(UTC)
+        )
         self.scheduler.start()
         log.info("daemon started: a tick every %d s", poll)
         self.stopping.wait()
+        if self.web is not None:
+            self.web.stop()
         log.info("stopping: waiting for the tick in progress")
         self.scheduler.shutdown(wait=True)
         log.info("daemon stopped")
@@ -52,6 +72,23 @@ class Daemon:
     def stop(self) -> None:
         """Ask the daemon to stop after the current step."""
         self.stopping.set()
+
+    def health(self) -> dict[str, Any]:
+        """Whether the scheduler runs and its heartbeat is recent (``/healthz`` shows this)."""
+        since = None if self._last_beat is None else time.monotonic() - self._last_beat
+        alive = bool(self.scheduler.running) and since is not None and since < 3 * HEARTBEAT_SECONDS
+        return {
+            "alive": alive,
+            "seconds_since_heartbeat": None if since is None else round(since, 1),
+            "tick_running": self._tick_lock.locked(),
+        }
+
+    def _beat(self) -> None:
+        self._last_beat = time.monotonic()
+
+    def _web_server(self) -> WebServer:
+        settings = self.app.config.web
+        return WebServer(create_app(self.app, scheduler=self.health), settings.bind, threads=settings.threads)
 
     def _handle_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():

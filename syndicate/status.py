@@ -9,12 +9,12 @@ from sqlalchemy import select
 from syndicate import outbox
 from syndicate.app import App
 from syndicate.model import State
-from syndicate.store import feeds, meta, statements, subscribers
+from syndicate.store import feeds, meta, partners, statements, subscribers
 from syndicate.store.schema import statements as statements_table
 
 
 def gather(app: App) -> dict[str, Any]:
-    """Statements by state, last tick, next embargo, pings owed; stable keys for ``--json``."""
+    """Statements by state, last tick, next embargo, what is owed, partners; stable keys for ``--json``."""
     with app.db.read() as conn:
         status: dict[str, Any] = {
             "statements": statements.counts_by_state(conn),
@@ -24,6 +24,7 @@ def gather(app: App) -> dict[str, Any]:
             "subscribers": subscribers.counts(conn),
             "deliveries": outbox.counts(conn),
             "backlog": outbox.backlog(conn, app.clock()),
+            "partners": partners.overview(conn, [p.name for p in app.config.partners]),
         }
     return status
 

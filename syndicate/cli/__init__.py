@@ -75,9 +75,9 @@ def main(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> No
 
 
 def _register() -> None:
-    from syndicate.cli import core, deliveries, subscribers
+    from syndicate.cli import core, deliveries, partners, subscribers, web
 
-    for module in (core, subscribers, deliveries):
+    for module in (core, subscribers, deliveries, partners, web):
         module.register(main)
 
 

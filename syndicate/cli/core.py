@@ -10,6 +10,7 @@ import click
 
 from syndicate import checks
 from syndicate.cli import Context, pass_context
+from syndicate.errors import SyndicateError
 from syndicate.model import Severity
 from syndicate.pipeline import TickReport, build, tick
 from syndicate.status import gather
@@ -59,7 +60,10 @@ def run_command(ctx: Context) -> None:
 
     if logging.getLogger().level > logging.INFO and not ctx.quiet:
         logging.getLogger().setLevel(logging.INFO)
-    Daemon(ctx.app()).run()
+    try:
+        Daemon(ctx.app()).run()
+    except SyndicateError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command("status")

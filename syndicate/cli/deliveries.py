@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from pathlib import Path
 
 import click
 
 from syndicate import outbox
 from syndicate.cli import Context, pass_context
+from syndicate.errors import SyndicateError
 from syndicate.outbox import DeliveryState
+from syndicate.plan import events
 
 STATES = click.Choice([s.value for s in DeliveryState])
 
@@ -68,6 +72,51 @@ def resend_unknown_command(ctx: Context, channel: str | None) -> None:
     click.echo(f"{count} unknown deliveries will be sent again at the next tick")
 
 
+@deliveries_group.command("replay")
+@click.option("--partner", "partner", required=True, help="The partner (name in [[partners]]) that lost events.")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    help="Replay what was sent to it from this date or time on (site.timezone).",
+)
+@pass_context
+def replay_command(ctx: Context, partner: str, since: datetime) -> None:
+    """Push again, as new deliveries, what PARTNER was sent since a date (for a partner that lost it)."""
+    app = ctx.app()
+    if partner not in {p.name for p in app.config.partners}:
+        raise click.BadParameter(f"no partner named {partner!r} in the configuration", param_hint="--partner")
+    with app.db.write() as conn:
+        count = events.replay(conn, partner, since.replace(tzinfo=app.config.site.tz), app.clock())
+    click.echo(f"{count} event(s) will be pushed to {partner} again, as new deliveries, at the next tick")
+
+
 def register(group: click.Group) -> None:
     """Add these commands to ``group``."""
     group.add_command(deliveries_group)
+    group.add_command(preview_command)
+
+
+@click.command("preview")
+@click.argument("statement_id")
+@click.option(
+    "--digest", type=click.Choice(["daily", "weekly"]), help="Show the digest holding this statement instead."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the message here (default: standard output)."
+)
+@click.option("--to", "to", help="Personalise for this subscriber's address (default: a sample reader).")
+@pass_context
+def preview_command(ctx: Context, statement_id: str, digest: str | None, out: Path | None, to: str | None) -> None:
+    """Write the exact message a subscriber would get for STATEMENT_ID (an .eml file)."""
+    from syndicate.deliver.email.preview import preview
+
+    try:
+        data = preview(ctx.app(), statement_id, digest, to)
+    except SyndicateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if out is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        out.write_bytes(data)
+        click.echo(f"wrote {out} ({len(data):,} bytes)", err=True)

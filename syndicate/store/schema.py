@@ -179,6 +179,33 @@ deliveries = Table(
     Index("ix_deliveries_lease", "state", "lease_until"),
 )
 
+# -- version 3: partner events and partner state --
+
+# One row per revision pushed to partners (key "revision:<seq>"), or per replay an operator asked for.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False, unique=True),
+    Column("seq", Integer, nullable=False, index=True),
+    Column("statement_id", String(200), nullable=False, index=True),
+    Column("change", String(16), nullable=False),
+    Column("replay_of", Integer),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# What the deliveries alone cannot say about a partner: disabled (410 Gone), and its recent health.
+partner_state = Table(
+    "partner_state",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    Column("last_success_at", UTCDateTime),
+    Column("failing_since", UTCDateTime),
+    Column("last_error", Text),
+)
+
 Upgrade = Callable[[Connection], None]
 
 
@@ -193,8 +220,9 @@ def _create(*tables: Table) -> Upgrade:
 # UPGRADES[n] takes a database from version n to n + 1.
 UPGRADES: dict[int, Upgrade] = {
     1: _create(subscribers, suppressions, editions, deliveries),
+    2: _create(events, partner_state),
 }
-VERSION = 2
+VERSION = 3
 
 
 def migrate(db: Database) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection, Row
 
 from syndicate.model import Change, Revision, State, Statement
@@ -92,6 +93,16 @@ def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 def update(conn: Connection, statement_id: str, values: dict[str, Any]) -> None:
     """Change a stored statement."""
     conn.execute(statements.update().where(statements.c.id == statement_id).values(**values))
+
+
+def update_many(conn: Connection, changes: Mapping[str, dict[str, Any]]) -> None:
+    """Change many stored statements (id -> columns): one executemany per set of columns changed."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for statement_id, values in changes.items():
+        groups[tuple(sorted(values))].append({"_id": statement_id, **values})
+    for columns, rows in groups.items():
+        query = statements.update().where(statements.c.id == bindparam("_id"))
+        conn.execute(query.values({name: bindparam(name) for name in columns}), rows)
 
 
 def delete(conn: Connection, ids: Iterable[str]) -> None:
@@ -195,3 +206,23 @@ def _statement(r: Row[Any]) -> Statement:
 def last_seq(conn: Connection) -> int:
     """The seq of the newest revision (0 when there is none)."""
     return int(conn.execute(select(func.coalesce(func.max(revisions.c.seq), 0))).scalar_one())
+
+
+def latest_revision(conn: Connection, statement_id: str) -> Revision | None:
+    """The newest revision of a statement, if it ever reached the public."""
+    query = select(revisions).where(revisions.c.statement_id == statement_id).order_by(revisions.c.seq.desc()).limit(1)
+    row = conn.execute(query).first()
+    return revision_from_row(row) if row else None
+
+
+def as_revision(conn: Connection, statement_id: str) -> Revision | None:
+    """The statement as a revision would show it now, even if it is not published yet (for previews)."""
+    row = conn.execute(select(statements).where(statements.c.id == statement_id)).first()
+    if row is None:
+        return None
+    return Revision(
+        seq=0, statement_id=row.id, change=Change.PUBLISHED, tag_id=row.tag_id, title=row.title,
+        published=row.published, updated=row.entry_updated or row.updated or row.published, lang=row.lang,
+        author=row.author, canonical_url=row.canonical_url, summary=row.summary, body_html=row.body_html,
+        body_text=row.body_text, categories=tuple(row.categories),
+    )  # fmt: skip
