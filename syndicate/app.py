@@ -52,9 +52,10 @@ def utc_now() -> datetime:
 
 
 class Stage(Protocol):
-    """A step of the tick after ingest and feeds: planning or delivering (newsletters, partners)."""
+    """A step of the tick after ingest and feeds: planning (role "scheduler") or delivering ("worker")."""
 
     name: str
+    role: str
 
     def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
         """Do this stage's work that is due at ``now``; return counts for the log and status."""
@@ -76,6 +77,11 @@ class App:
     email: EmailRenderer
     clock: Clock = utc_now
     stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def node(self) -> str:
+        """This process's name among the nodes sharing the database."""
+        return self.outbox.node
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``."""

@@ -6,8 +6,13 @@ SIGTERM and SIGINT let the tick in progress finish its current step (every
 file is written whole or not at all) and then stop.
 
 With ``web.serve_in_run`` (the default) the web pages are served from the same
-process, on threads of their own; they stop first on SIGTERM. A heartbeat job
-lets ``/healthz`` tell whether the scheduler is alive.
+process, on threads of their own; they stop first on SIGTERM.
+
+Several daemons may share one PostgreSQL database, each in a role: "all",
+"scheduler" (ingest, render, plan) or "worker" (deliver). Each registers as a
+node and beats every few seconds; the beat also extends the leases of the
+deliveries it holds, so a long batch is never taken from a live node, while a
+dead node's leases run out and the reaper hands them on.
 """
 
 from __future__ import annotations
@@ -25,21 +30,31 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syndicate.app import App
-from syndicate.pipeline import tick
-from syndicate.store import statements
+from syndicate.config import Config
+from syndicate.pipeline import ROLES, tick
+from syndicate.store import nodes, statements
 from syndicate.web import create_app
 from syndicate.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10
+HEARTBEAT_SECONDS = 10.0
+
+
+def heartbeat_seconds(config: Config) -> float:
+    """How often a node beats: often enough that its leases never run out while it lives."""
+    return min(HEARTBEAT_SECONDS, config.scheduler.lease_seconds / 3)
 
 
 class Daemon:
     """Runs ticks on a schedule until told to stop."""
 
-    def __init__(self, app: App, serve_web: bool | None = None) -> None:
+    def __init__(self, app: App, serve_web: bool | None = None, role: str = "all") -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.app = app
+        self.role = role
+        self.beat_every = heartbeat_seconds(app.config)
         self.stopping = threading.Event()
         self._tick_lock = threading.Lock()
         self._last_beat: float | None = None
@@ -56,17 +71,20 @@ class Daemon:
         if self.web is not None:
             self.web.start()  # a taken address stops the start here, before any tick
         poll = self.app.config.scheduler.poll_seconds
+        with self.app.db.write() as conn:
+            nodes.register(conn, self.app.node, self.role, self.app.clock())
         self.scheduler.add_job(self._tick, IntervalTrigger(seconds=poll), id="tick", next_run_time=datetime.now(UTC))
-        self.scheduler.add_job(
-            self._beat, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat", next_run_time=datetime.now(UTC)
-        )
+        beat = IntervalTrigger(seconds=self.beat_every)
+        self.scheduler.add_job(self._beat, beat, id="heartbeat", next_run_time=datetime.now(UTC))
         self.scheduler.start()
-        log.info("daemon started: a tick every %d s", poll)
+        log.info("daemon started as node %s (role %s): a tick every %d s", self.app.node, self.role, poll)
         self.stopping.wait()
         if self.web is not None:
             self.web.stop()
         log.info("stopping: waiting for the tick in progress")
         self.scheduler.shutdown(wait=True)
+        with self.app.db.write() as conn:
+            nodes.stopped(conn, self.app.node, self.app.clock())
         log.info("daemon stopped")
 
     def stop(self) -> None:
@@ -76,7 +94,7 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         """Whether the scheduler runs and its heartbeat is recent (``/healthz`` shows this)."""
         since = None if self._last_beat is None else time.monotonic() - self._last_beat
-        alive = bool(self.scheduler.running) and since is not None and since < 3 * HEARTBEAT_SECONDS
+        alive = bool(self.scheduler.running) and since is not None and since < 3 * self.beat_every
         return {
             "alive": alive,
             "seconds_since_heartbeat": None if since is None else round(since, 1),
@@ -84,6 +102,16 @@ class Daemon:
         }
 
     def _beat(self) -> None:
+        """Say this node is alive, and keep the leases of what it is sending."""
+        now = self.app.clock()
+        try:
+            with self.app.db.write() as conn:
+                nodes.beat(conn, self.app.node, now)
+            if self.role != "scheduler":
+                self.app.outbox.extend(now)
+        except Exception:
+            log.exception("heartbeat failed")  # the next beat tries again; leases are longer than a beat
+            return
         self._last_beat = time.monotonic()
 
     def _web_server(self) -> WebServer:
@@ -106,11 +134,12 @@ class Daemon:
             return
         with self._tick_lock:
             try:
-                tick(self.app, stop=self.stopping.is_set)
+                tick(self.app, stop=self.stopping.is_set, role=self.role)
             except Exception:
                 # A failed tick is logged and the next one tries again; the daemon lives on.
                 log.exception("tick failed")
-            self._schedule_embargoes()
+            if self.role != "worker":
+                self._schedule_embargoes()
 
     def _schedule_embargoes(self) -> None:
         """One job at each future publication time, so embargoes lift on the minute."""

@@ -67,17 +67,30 @@ def build(app: App, stop: Callable[[], bool] = never) -> TickReport:
     return report
 
 
-def tick(app: App, stop: Callable[[], bool] = never) -> TickReport:
-    """One full tick: build, then every planning and delivery stage, then record it."""
+ROLES = ("all", "scheduler", "worker")
+
+
+def tick(app: App, stop: Callable[[], bool] = never, role: str = "all") -> TickReport:
+    """One tick: build, then every planning and delivery stage, then record it.
+
+    ``role`` narrows it for a node of several: a "scheduler" ingests, renders and
+    plans; a "worker" only delivers (and reaps expired leases).
+    """
     clock = time.monotonic()
-    report = build(app, stop)
-    for stage in app.stages:
+    report = build(app, stop) if role != "worker" else _idle(app)
+    for stage in (s for s in app.stages if role == "all" or s.role == role):
         if stop():
             log.info("stopping: %s and later stages left for the next tick", stage.name)
             break
         report.stages[stage.name] = stage.run(app.clock(), stop)
     report.seconds = time.monotonic() - clock
-    with app.db.write() as conn:
-        meta.put(conn, "last_tick", report.summary())
+    if role != "worker":
+        with app.db.write() as conn:
+            meta.put(conn, "last_tick", report.summary())
     log.info("tick done in %.2f s", report.seconds)
     return report
+
+
+def _idle(app: App) -> TickReport:
+    """A worker's tick reads no statements and renders nothing."""
+    return TickReport(app.clock(), IngestReport(), FeedReport())

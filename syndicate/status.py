@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from syndicate import outbox
 from syndicate.app import App
+from syndicate.daemon import heartbeat_seconds
 from syndicate.model import State
-from syndicate.store import feeds, meta, partners, statements, subscribers
+from syndicate.store import feeds, meta, nodes, partners, statements, subscribers
 from syndicate.store.schema import statements as statements_table
 
 
@@ -25,6 +27,7 @@ def gather(app: App) -> dict[str, Any]:
             "deliveries": outbox.counts(conn),
             "backlog": outbox.backlog(conn, app.clock()),
             "partners": partners.overview(conn, [p.name for p in app.config.partners]),
+            "nodes": nodes.live(conn, app.clock(), timedelta(seconds=3 * heartbeat_seconds(app.config))),
         }
     return status
 

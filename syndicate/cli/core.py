@@ -50,8 +50,15 @@ def once_command(ctx: Context) -> None:
 
 
 @click.command("run")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "scheduler", "worker"]),
+    default="all",
+    show_default=True,
+    help="scheduler: ingest, render, plan; worker: deliver; all: both (several nodes may share PostgreSQL).",
+)
 @pass_context
-def run_command(ctx: Context) -> None:
+def run_command(ctx: Context, role: str) -> None:
     """Run the daemon: a tick every scheduler.poll_seconds and at each embargo time.
 
     Stops cleanly on SIGTERM or SIGINT. Logs one line per event.
@@ -61,7 +68,7 @@ def run_command(ctx: Context) -> None:
     if logging.getLogger().level > logging.INFO and not ctx.quiet:
         logging.getLogger().setLevel(logging.INFO)
     try:
-        Daemon(ctx.app()).run()
+        Daemon(ctx.app(), role=role).run()
     except SyndicateError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -110,8 +117,22 @@ def _print_status(status: dict[str, Any]) -> None:
     embargo = status["next_embargo"]
     click.echo(f"next embargo: {embargo['at']} ({embargo['statement']})" if embargo else "next embargo: none")
     click.echo(f"hub pings owed: {status['pings_pending']}")
-    for channel, states in status.get("deliveries", {}).items():
-        click.echo(f"deliveries ({channel}): " + ", ".join(f"{n} {s}" for s, n in states.items()))
+    click.echo("subscribers: " + _listed(status["subscribers"]))
+    for channel, states in status["deliveries"].items():
+        backlog = status["backlog"].get(channel, 0)
+        click.echo(f"deliveries ({channel}): {_listed(states)}; {backlog} due now")
+    for partner in status["partners"]:
+        standing = f"disabled since {partner['disabled_at']}" if partner["disabled"] else "enabled"
+        failing = f", failing since {partner['failing_since']}" if partner["failing_since"] else ""
+        click.echo(f"partner {partner['name']}: {standing}{failing}, {partner['backlog']} waiting")
+    for node in status["nodes"]:
+        click.echo(f"node {node['id']} ({node['role']}): heartbeat {node['heartbeat_at']}, holds {node['holds']}")
+    if not status["nodes"]:
+        click.echo("nodes: none running (syndicate run)")
+
+
+def _listed(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"
 
 
 def register(group: click.Group) -> None:

@@ -12,6 +12,7 @@ class Reaper:
     """The stage that looks for expired leases, every tick."""
 
     name = "reap"
+    role = "worker"
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox

@@ -32,6 +32,7 @@ class EditionPlanner:
     """The stage that turns new revisions, and digest times, into editions and deliveries."""
 
     name = "plan-email"
+    role = "scheduler"
 
     def __init__(self, config: Config, db: Database, renderer: EmailRenderer) -> None:
         self.config = config

@@ -50,6 +50,7 @@ class EventPlanner:
     """The stage that turns new revisions into partner events and their deliveries."""
 
     name = "plan-partners"
+    role = "scheduler"
 
     def __init__(self, partners: Sequence[PartnerConfig], db: Database) -> None:
         self.partners = tuple(partners)

@@ -206,6 +206,21 @@ partner_state = Table(
     Column("last_error", Text),
 )
 
+# -- version 4: several nodes on one database --
+
+# Every process running the daemon, with its last heartbeat: `status` lists the live ones.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+)
+
 Upgrade = Callable[[Connection], None]
 
 
@@ -221,8 +236,9 @@ def _create(*tables: Table) -> Upgrade:
 UPGRADES: dict[int, Upgrade] = {
     1: _create(subscribers, suppressions, editions, deliveries),
     2: _create(events, partner_state),
+    3: _create(nodes),
 }
-VERSION = 3
+VERSION = 4
 
 
 def migrate(db: Database) -> int:

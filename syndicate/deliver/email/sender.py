@@ -30,6 +30,7 @@ class EmailSender:
     """Sends every email delivery that is due, in batches, until none is left or it is told to stop."""
 
     name = "send-email"
+    role = "worker"
 
     def __init__(self, db: Database, outbox: Outbox, composer: Composer, transport: Callable[[], Transport],
                  clock: Callable[[], datetime], claim_size: int) -> None:  # fmt: skip

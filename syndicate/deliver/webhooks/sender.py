@@ -58,6 +58,7 @@ class WebhookSender:
     """Pushes every due webhook delivery, lane by lane, until none is due or it is told to stop."""
 
     name = "send-webhooks"
+    role = "worker"
 
     def __init__(self, db: Database, outbox: Outbox, composer: Composer, clock: Callable[[], datetime],
                  session: Callable[[], requests.Session], claim_size: int = 200,
