@@ -373,9 +373,14 @@ class SmtpConfig:
     connections: int = setting(
         "Connections kept open and used at once (reused, not one per message).", 4, integer(1, 64)
     )
-    rate: float = setting("Messages per second at most, over all connections (0 = unlimited).", 0.0, number(0))
+    rate: float = setting(
+        "Messages per second at most, over all connections of one node (0 = unlimited).", 0.0, number(0)
+    )
     timeout_seconds: float = setting("Seconds to wait for the server at each step.", 30.0, number(0.1))
     helo: str = setting("Name given in EHLO (default: the host name of site.url).", "", any_text)
+    sending_process: bool = setting(
+        "Talk SMTP from a child process, so composing and sending use two cores (false: one process).", True, boolean
+    )
 
 
 @dataclass(frozen=True)
@@ -418,7 +423,7 @@ class EmailConfig:
         "Statements published longer ago than this are not mailed (a backfill does not flood the list).", 7, integer(0)
     )
     batch: int = setting(
-        "Deliveries handed to a connection at once; a crash leaves at most batch x connections unknown.",
+        "Deliveries handed to a connection at once; a crash leaves at most batch x (connections + 1) unknown.",
         50,
         integer(1, 10000),
     )

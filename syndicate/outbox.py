@@ -154,17 +154,8 @@ class Outbox:
         with self.db.write() as conn:
             held: set[int] = set()
             for token, ids in _by_token(claims).items():
-                query = (
-                    update(deliveries)
-                    .where(
-                        deliveries.c.id.in_(ids),
-                        deliveries.c.lease_token == token,
-                        deliveries.c.state == DeliveryState.IN_FLIGHT,
-                    )
-                    .values(handoff_at=now)
-                    .returning(deliveries.c.id)
-                )
-                held.update(conn.scalars(query))
+                for chunk in _chunks(ids):
+                    held.update(conn.scalars(_HANDOFF, {"ids": chunk, "token": token, "now": now}))
         lost = len(claims) - len(held)
         if lost:
             log.warning("%d deliveries were taken over by another node before hand-off; not sending them", lost)
@@ -181,18 +172,8 @@ class Outbox:
         rows = [self._row(result, now) for result in results if result.outcome != Outcome.SENT]
         with self.db.write() as conn:
             for token, ids in _by_token(sent).items():
-                for start in range(0, len(ids), 900):
-                    chunk = ids[start : start + 900]
-                    closing = update(deliveries).where(deliveries.c.id.in_(chunk), deliveries.c.lease_token == token)
-                    conn.execute(
-                        closing.values(
-                            state=DeliveryState.SENT,
-                            finished_at=now,
-                            last_error=None,
-                            lease_token=None,
-                            lease_until=None,
-                        )
-                    )
+                for chunk in _chunks(ids):
+                    conn.execute(_SENT, {"ids": chunk, "token": token, "now": now})
             if rows:
                 conn.execute(self._row_update(), rows)
         return len(results)
@@ -245,7 +226,11 @@ class Outbox:
         """Push back the end of every lease this node holds (it is alive and working)."""
         query = (
             update(deliveries)
-            .where(deliveries.c.leased_by == self.node, deliveries.c.state == DeliveryState.IN_FLIGHT)
+            .where(
+                deliveries.c.channel.in_(list(self.policies)),
+                deliveries.c.state == DeliveryState.IN_FLIGHT,
+                deliveries.c.leased_by == self.node,
+            )
             .values(lease_until=now + self.lease)
         )
         with self.db.write() as conn:
@@ -253,7 +238,9 @@ class Outbox:
 
     def reap(self, now: datetime) -> dict[str, int]:
         """Deal with leases that ran out (their node died): claim again, or mark unknown after hand-off."""
-        expired = and_(deliveries.c.state == DeliveryState.IN_FLIGHT, deliveries.c.lease_until < now)
+        # The channel is named so the lookup uses the (channel, state) index, not a scan of the outbox.
+        in_flight = and_(deliveries.c.channel.in_(list(self.policies)), deliveries.c.state == DeliveryState.IN_FLIGHT)
+        expired = and_(in_flight, deliveries.c.lease_until < now)
         cleared = {"lease_token": None, "lease_until": None}
         counts: dict[str, int] = {}
         with self.db.write() as conn:
@@ -287,6 +274,29 @@ def counts(conn: Connection) -> dict[str, dict[str, int]]:
     for channel, state, count in conn.execute(query):
         found[channel][state] = count
     return {channel: {s.value: found[channel].get(s.value, 0) for s in DeliveryState} for channel in sorted(found)}
+
+
+# The two statements run for nearly every delivery, compiled once: the ids are one expanding parameter.
+_HANDOFF = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("ids", expanding=True)),
+        deliveries.c.lease_token == bindparam("token"),
+        deliveries.c.state == DeliveryState.IN_FLIGHT,
+    )
+    .values(handoff_at=bindparam("now"))
+    .returning(deliveries.c.id)
+)
+_SENT = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)), deliveries.c.lease_token == bindparam("token"))
+    .values(state=DeliveryState.SENT, finished_at=bindparam("now"), last_error=None, lease_token=None, lease_until=None)
+)
+
+
+def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
+    """``ids`` in pieces small enough for one statement's parameters (SQLite allows 999)."""
+    return (ids[start : start + size] for start in range(0, len(ids), size))
 
 
 def _by_token(claims: Iterable[Claim]) -> dict[str, list[int]]:

@@ -24,7 +24,9 @@ from syndicate.store.db import Database
 
 log = logging.getLogger(__name__)
 
-PURPOSES = {"unsubscribe": "u", "preferences": "p", "confirm": "c"}
+# Unsubscribing and changing preferences are one capability (the preferences page unsubscribes
+# too), so one token serves both links; confirming is another, and expires.
+PURPOSES = {"unsubscribe": "u", "preferences": "u", "confirm": "c"}
 CONFIRM_DAYS = 7
 
 

@@ -10,13 +10,12 @@ import pytest
 from lxml import etree
 from partner_site import AtomPartner, partner_toml, secret_for, webhook_rows
 from servers.http import Reply, refused_url
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from syndicate.pipeline import build, never, tick
 from syndicate.plan.events import CURSOR
 from syndicate.store import meta
-from syndicate.store.db import Database
-from syndicate.store.schema import UPGRADES, current_version, events, metadata, migrate, partner_state
+from syndicate.store.schema import events
 
 pytestmark = pytest.mark.timeout(60)
 TOMBSTONES = "{http://purl.org/atompub/tombstones/1.0}"
@@ -186,22 +185,3 @@ def test_retraction_recorded_but_not_yet_planned_stops_the_push(site, make_app, 
     build(app)  # the retraction is on record; the planner has not run yet
     assert app.stage("send-webhooks").run(app.clock(), never) == {"cancelled": 1}
     assert partner.requests == []
-
-
-def test_a_version_2_database_is_upgraded_with_the_partner_tables(db_url):
-    db = Database(db_url)
-    try:
-        with db.write() as conn:
-            for table in metadata.sorted_tables:
-                if table not in (events, partner_state):
-                    table.create(conn)
-            conn.execute(metadata.tables["meta"].insert().values(key="schema_version", value="2"))
-        assert 2 in UPGRADES
-        assert migrate(db) == 2
-        with db.read() as conn:
-            assert current_version(conn) == 3
-            found = inspect(conn)
-            for table in (events, partner_state):
-                assert [c["name"] for c in found.get_columns(table.name)] == [c.name for c in table.columns]
-    finally:
-        db.dispose()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -45,7 +48,11 @@ def build_command(ctx: Context) -> None:
 @pass_context
 def once_command(ctx: Context) -> None:
     """Run one full tick of the daemon (ingest, render, plan, deliver), then exit."""
-    report = tick(ctx.app())
+    app = ctx.app()
+    if sys.stderr.isatty():
+        sender = app.stage("send-email")
+        sender.progress = _progress_bar  # type: ignore[attr-defined]
+    report = tick(app)
     _summary(report)
 
 
@@ -83,6 +90,13 @@ def status_command(ctx: Context, as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, sort_keys=True))
     else:
         _print_status(status)
+
+
+@contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[int], None]]:
+    """A bar on the terminal while a long send runs."""
+    with click.progressbar(length=total, label="sending mail", file=sys.stderr, show_pos=True, show_eta=True) as bar:
+        yield bar.update
 
 
 def _summary(report: TickReport) -> None:

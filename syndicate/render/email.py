@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import formataddr
 from functools import cached_property
 from typing import Any
 
@@ -34,7 +34,11 @@ MESSAGE_ID = b"syndicatemessageidx"
 UNSUBSCRIBE = b"SYNDICATEUNSUBSCRIBEX"
 PREFERENCES = b"SYNDICATEPREFERENCESX"
 CONFIRM = b"SYNDICATECONFIRMX"
-_SLOTS = re.compile(b"(" + b"|".join(re.escape(p) for p in (TO, MESSAGE_ID, UNSUBSCRIBE, PREFERENCES, CONFIRM)) + b")")
+# A date no statement is sent on: the Date header says when the mail left, filled in at sending.
+DATE = b"Sat, 01 Jan 2000 00:00:00 -0000"
+_SLOTS = re.compile(
+    b"(" + b"|".join(re.escape(p) for p in (TO, MESSAGE_ID, UNSUBSCRIBE, PREFERENCES, CONFIRM, DATE)) + b")"
+)
 
 MAIL_POLICY = policy.SMTP
 TEXT_WIDTH = 76
@@ -85,10 +89,8 @@ class MessageTemplate:
 
     def fill(self, values: dict[bytes, bytes]) -> bytes:
         """The message for one recipient: every placeholder replaced by its value."""
-        parts = list(self.parts)
-        for i in range(1, len(parts), 2):
-            parts[i] = values[parts[i]]
-        return b"".join(parts)
+        # Text between placeholders never equals a placeholder (the split made it), so .get is exact.
+        return b"".join([values.get(part, part) for part in self.parts])
 
     @property
     def data(self) -> bytes:
@@ -158,7 +160,7 @@ class EmailRenderer:
         message["From"] = formataddr(self.config.sender)
         message["To"] = TO.decode()
         message["Subject"] = subject
-        message["Date"] = format_datetime(now)
+        message["Date"] = DATE.decode()
         message["Message-ID"] = f"<{MESSAGE_ID.decode()}@{host}>"
         if email.reply_to:
             message["Reply-To"] = email.reply_to

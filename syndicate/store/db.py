@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -97,11 +99,29 @@ def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    _write_ahead_log(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _write_ahead_log(cursor: Any) -> None:
+    """Switch the file to WAL (readers never wait for the writer); it stays so once set.
+
+    Switching needs the file to itself, and SQLite does not wait for that, so
+    two processes opening a new database together retry for a moment.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -16,7 +16,14 @@ from syndicate.store.schema import deliveries, nodes
 def register(conn: Connection, node: str, role: str, now: datetime) -> None:
     """Announce this process: it runs ``role`` from ``now``."""
     conn.execute(delete(nodes).where(nodes.c.id == node))
-    values = {"id": node, "role": role, "host": socket.gethostname(), "pid": os.getpid(), "started_at": now, "heartbeat_at": now}
+    values = {
+        "id": node,
+        "role": role,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": now,
+        "heartbeat_at": now,
+    }
     conn.execute(insert(nodes).values(**values))
 
 

@@ -175,8 +175,8 @@ deliveries = Table(
     Column("finished_at", UTCDateTime),
     Column("last_error", Text),
     UniqueConstraint("source_kind", "source_id", "channel", "target", name="uq_deliveries_source_target"),
+    # Claims and the reaper both look rows up by (channel, state): one index serves both.
     Index("ix_deliveries_claim", "channel", "state", "due_at"),
-    Index("ix_deliveries_lease", "state", "lease_until"),
 )
 
 # -- version 3: partner events and partner state --
@@ -224,12 +224,25 @@ nodes = Table(
 Upgrade = Callable[[Connection], None]
 
 
-def _create(*tables: Table) -> Upgrade:
-    def upgrade(conn: Connection) -> None:
-        for table in tables:
+class _Create:
+    """An upgrade that adds tables (kept as data, so a test can rebuild any older version)."""
+
+    def __init__(self, *tables: Table) -> None:
+        self.tables = tables
+
+    def __call__(self, conn: Connection) -> None:
+        for table in self.tables:
             table.create(conn)
 
-    return upgrade
+
+def _create(*tables: Table) -> _Create:
+    return _Create(*tables)
+
+
+def tables_at(version: int) -> list[Table]:
+    """The tables a database at ``version`` has (for upgrade tests)."""
+    later = {t for v, upgrade in UPGRADES.items() if v >= version for t in getattr(upgrade, "tables", ())}
+    return [t for t in metadata.sorted_tables if t not in later]
 
 
 # UPGRADES[n] takes a database from version n to n + 1.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from syndicate.store.schema import subscribers, suppressions
@@ -74,15 +74,18 @@ def by_ids(conn: Connection, ids: list[int]) -> dict[int, Subscriber]:
     return found
 
 
-def recipients(conn: Connection, ids: list[int]) -> dict[int, tuple[str, Status]]:
+def recipients(conn: Connection, ids: list[int]) -> dict[int, tuple[str, str]]:
     """Address and status by id: all a sender needs to know of its recipients."""
-    found: dict[int, tuple[str, Status]] = {}
+    found: dict[int, tuple[str, str]] = {}
     for start in range(0, len(ids), 900):
-        query = select(subscribers.c.id, subscribers.c.email, subscribers.c.status).where(
-            subscribers.c.id.in_(ids[start : start + 900])
-        )
-        found.update((r.id, (r.email, Status(r.status))) for r in conn.execute(query))
+        rows = conn.execute(_RECIPIENTS, {"ids": ids[start : start + 900]}).all()
+        found.update((i, (email, status)) for i, email, status in rows)
     return found
+
+
+_RECIPIENTS = select(subscribers.c.id, subscribers.c.email, subscribers.c.status).where(
+    subscribers.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def add(conn: Connection, new: NewSubscriber, now: datetime) -> int:

@@ -771,17 +771,20 @@ class PartnerServer(LoopbackHTTPServer):
             return self._accepted[0].at if self._accepted else None
 
     def process(self, request: RecordedRequest) -> Response:
-        """Verify, de-duplicate and accept a delivery."""
+        """Verify, de-duplicate and accept a delivery (JSON, or an Atom entry document kept as bytes)."""
         problem = self._wrong_target(request)
         if problem is not None:
             return self._reject(request, problem.body.decode(), problem)
         verified = self._verify(request)
         if isinstance(verified, str):
             return self._reject(request, verified, Response(401, body=b"invalid signature"))
-        try:
-            payload = request.json()
-        except ValueError:
-            return self._reject(request, "body is not JSON", Response(400, body=b"bad json"))
+        if (request.header("content-type") or "").startswith("application/atom+xml"):
+            payload: Any = request.body  # an Atom entry document, kept as it came
+        else:
+            try:
+                payload = request.json()
+            except ValueError:
+                return self._reject(request, "body is not JSON", Response(400, body=b"bad json"))
         self._accept(Delivery(request.headers["webhook-id"], payload, verified, request))
         return Response(self.ok_status)
 

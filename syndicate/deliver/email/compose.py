@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import format_datetime
 
 import dkim
 
@@ -17,7 +18,7 @@ from syndicate.config import DkimConfig
 from syndicate.deliver.email.transports import Outgoing
 from syndicate.errors import ConfigError
 from syndicate.outbox import Claim, Outcome, Result
-from syndicate.render.email import CONFIRM, MESSAGE_ID, PREFERENCES, TO, UNSUBSCRIBE, MessageTemplate
+from syndicate.render.email import CONFIRM, DATE, MESSAGE_ID, PREFERENCES, TO, UNSUBSCRIBE, MessageTemplate
 from syndicate.store import editions as edition_store
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import Database
@@ -70,6 +71,7 @@ class Composer:
     sender: str
     signer: Signer | None = None
     _templates: dict[int, tuple[str, MessageTemplate]] = field(default_factory=dict)
+    _dated: tuple[datetime | None, bytes] = (None, b"")
 
     def compose(self, claims: Sequence[Claim], now: datetime) -> tuple[list[Outgoing], list[Result]]:
         """Messages for the claims that still have a recipient; cancellations for the rest."""
@@ -92,7 +94,13 @@ class Composer:
             messages.append(Outgoing(claim, self.sender, recipient[0], data))
         return messages, cancelled
 
-    def _reason_not_to_send(self, claim: Claim, recipient: tuple[str, Status] | None) -> str | None:
+    def _date(self, now: datetime) -> bytes:
+        """The Date header for ``now``, made once per batch (every message of it is sent then)."""
+        if self._dated[0] != now:
+            self._dated = (now, format_datetime(now).encode())
+        return self._dated[1]
+
+    def _reason_not_to_send(self, claim: Claim, recipient: tuple[str, str] | None) -> str | None:
         if claim.source_id not in self._templates:
             return "edition no longer exists"
         if recipient is None:
@@ -107,12 +115,10 @@ class Composer:
         self, template: MessageTemplate, message_id: str, subscriber_id: int, email: str, now: datetime
     ) -> bytes:
         """The finished message for one recipient: address, Message-ID, signed links, DKIM."""
-        values = {TO: email.encode(), MESSAGE_ID: message_id.encode()}
+        values = {TO: email.encode(), MESSAGE_ID: message_id.encode(), DATE: self._date(now)}
         slots = template.slots
-        if UNSUBSCRIBE in slots:
-            values[UNSUBSCRIBE] = self.secrets.sign("unsubscribe", subscriber_id, email).encode()
-        if PREFERENCES in slots:
-            values[PREFERENCES] = self.secrets.sign("preferences", subscriber_id, email).encode()
+        if UNSUBSCRIBE in slots or PREFERENCES in slots:
+            values[UNSUBSCRIBE] = values[PREFERENCES] = self.secrets.sign("unsubscribe", subscriber_id, email).encode()
         if CONFIRM in slots:
             values[CONFIRM] = self.secrets.sign("confirm", subscriber_id, email, confirm_expiry(now)).encode()
         data = template.fill(values)

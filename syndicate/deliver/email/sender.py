@@ -1,7 +1,9 @@
 """The stage that drains the email outbox: claim, compose, send, record, until nothing is due.
 
-While one batch is on the wire, the next is claimed and composed and the one
-before is recorded, so the connections never wait for the database.
+One loop keeps the transport fed: while messages are on the wire, the next
+batch is claimed and composed, and finished ones are recorded in batches, so
+the connections never wait for the database (with the SMTP sessions in a
+process of their own, the two run on two cores).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from syndicate.deliver.email.compose import Composer
 from syndicate.deliver.email.transports import Outgoing, SendReport, Transport
-from syndicate.outbox import Claim, Outbox, Outcome, Result
+from syndicate.outbox import Outbox, Result
+from syndicate.outbox import backlog as outbox_backlog
 from syndicate.store import meta
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import Database
@@ -23,7 +26,8 @@ from syndicate.store.db import Database
 log = logging.getLogger(__name__)
 
 THROTTLE_KEY = "email.throttled_until"
-Progress = Callable[[int], None]
+PROGRESS_FROM = 100  # a bar for a long send; a handful of mails needs none
+Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]  # given the total, yields "advance by n"
 
 
 class EmailSender:
@@ -40,7 +44,8 @@ class EmailSender:
         self.transport = transport
         self.clock = clock
         self.claim_size = claim_size
-        self.progress: Progress = lambda n: None
+        self.progress: Progress | None = None  # a progress bar, when a person watches (set by the CLI)
+        self._advance: Callable[[int], None] = lambda n: None
 
     def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
         """Send what is due; return how each delivery ended."""
@@ -52,49 +57,63 @@ class EmailSender:
         counts: Counter[str] = Counter()
         transport = self.transport()
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-email") as wire:
-                self._drain(transport, wire, stop, counts)
+            with self._bar(now) as advance:
+                self._advance = advance
+                self._drain(transport, stop, counts)
         finally:
             transport.close()
         return dict(counts)
 
-    def _drain(
-        self, transport: Transport, wire: ThreadPoolExecutor, stop: Callable[[], bool], counts: Counter[str]
-    ) -> None:
-        sending: tuple[Future[SendReport], list[Result]] | None = None
+    def _bar(self, now: datetime) -> AbstractContextManager[Callable[[int], None]]:
+        if self.progress is None:
+            return nullcontext(lambda n: None)
+        with self.db.read() as conn:
+            due = outbox_backlog(conn, now).get("email", 0)
+        return self.progress(due) if due >= PROGRESS_FROM else nullcontext(lambda n: None)
+
+    def _drain(self, transport: Transport, stop: Callable[[], bool], counts: Counter[str]) -> None:
+        done: list[Result] = []
+        exhausted = False
         extended = time.monotonic()
         while True:
-            claims = [] if stop() else self.outbox.claim("email", self.claim_size, self.clock())
-            messages, cancelled = self.composer.compose(claims, self.clock()) if claims else ([], [])
-            if sending is not None:
-                throttled_until = self._record(sending[0].result(), sending[1], counts)
-                sending = None
-                if throttled_until is not None:
-                    self._release(claims, throttled_until, counts)
-                    return
-            if not claims:
+            going = not stop()
+            if going and not exhausted and transport.wants_more():
+                claims = self.outbox.claim("email", self.claim_size, self.clock())
+                exhausted = not claims
+                messages, cancelled = self.composer.compose(claims, self.clock()) if claims else ([], [])
+                done += cancelled
+                transport.feed(messages, self._handoff)
+            hungry = going and not exhausted and transport.wants_more()
+            report = transport.collect(going, wait=0.0 if hungry else 0.05)
+            done += report.results
+            throttled_until = self._note(report)
+            if done:  # recorded as each chunk ends: a crash leaves unknown only what is on the wire
+                self._record(done, counts)
+                done = []
+            if throttled_until is not None:
+                exhausted = True  # claim nothing more; what is on the wire comes back as it ends
+            if transport.idle() and (exhausted or not going):
+                self._record(done, counts)
                 return
-            sending = (wire.submit(transport.send, messages, self._handoff, stop), cancelled)
             if time.monotonic() - extended > self.outbox.lease.total_seconds() / 4:
                 self.outbox.extend(self.clock())
                 extended = time.monotonic()
 
-    def _record(self, report: SendReport, cancelled: list[Result], counts: Counter[str]) -> datetime | None:
-        results = cancelled + report.results
-        self.outbox.finish(results, self.clock())
+    def _note(self, report: SendReport) -> datetime | None:
+        """Suppress what must never be mailed again; remember a throttling server."""
         if report.suppress:
             self._suppress(report.suppress)
         if report.throttled_until:
             with self.db.write() as conn:
                 meta.put(conn, THROTTLE_KEY, report.throttled_until.isoformat())
-        counts.update(r.outcome.value for r in results)
-        self.progress(len(results))
         return report.throttled_until
 
-    def _release(self, claims: Sequence[Claim], until: datetime, counts: Counter[str]) -> None:
-        """Give back a batch claimed while the server started throttling; it was never tried."""
-        self.outbox.finish([Result(c, Outcome.REQUEUE, "mail server throttling", until) for c in claims], self.clock())
-        counts.update({Outcome.REQUEUE.value: len(claims)} if claims else {})
+    def _record(self, results: list[Result], counts: Counter[str]) -> None:
+        if not results:
+            return
+        self.outbox.finish(results, self.clock())
+        counts.update(r.outcome.value for r in results)
+        self._advance(len(results))
 
     def _handoff(self, messages: Sequence[Outgoing]) -> set[int]:
         return self.outbox.handoff([m.claim for m in messages], self.clock())

@@ -1,9 +1,11 @@
 """Where composed mail goes: ``.eml`` files in a folder, or an SMTP server over reused connections.
 
-A transport is handed a list of messages and a ``handoff`` callback. It calls
-``handoff`` for each chunk just before that chunk's bytes leave, and sends only
-what ``handoff`` says this node still holds. It answers with what became of each
-message, in the outbox's terms, and which addresses must never be mailed again.
+A transport is a stream: messages are fed to it (``feed``) with a ``handoff``
+callback, which it calls for each chunk just before that chunk's bytes leave,
+sending only what ``handoff`` says this node still holds; what became of each
+message comes back from ``collect``, in the outbox's terms, with the addresses
+that must never be mailed again. Feeding while earlier messages are still on
+the wire keeps the connections busy between batches.
 
 SMTP replies map to outcomes so:
 
@@ -19,7 +21,7 @@ SMTP replies map to outcomes so:
 from __future__ import annotations
 
 import logging
-import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +30,8 @@ from typing import Protocol
 
 from syndicate.config import Config
 from syndicate.deliver.email.smtp import SmtpConnection
-from syndicate.deliver.email.wire import Attempt, Fate, Letter, Session, Wire
+from syndicate.deliver.email.wire import Attempt, Fate, Letter, RateLimit, Session, Wire
+from syndicate.deliver.email.wire_process import RemoteWire, WireSettings
 from syndicate.outbox import Claim, Outcome, Result
 from syndicate.render.writer import write_atomic
 
@@ -61,15 +64,41 @@ Handoff = Callable[[Sequence[Outgoing]], set[int]]
 
 
 class Transport(Protocol):
-    """Something that sends composed mail."""
+    """Something that sends composed mail, as a stream."""
 
-    def send(self, messages: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]) -> SendReport:
-        """Send ``messages`` (calling ``handoff`` before each chunk leaves); say what became of each."""
+    def feed(self, messages: Sequence[Outgoing], handoff: Handoff) -> None:
+        """Take ``messages`` to send (``handoff`` is called for each chunk just before it leaves)."""
+        ...
+
+    def collect(self, going: bool, wait: float) -> SendReport:
+        """Move the sending on (waiting up to ``wait`` seconds) and report what is done; not ``going``: stop."""
+        ...
+
+    def wants_more(self) -> bool:
+        """Whether feeding more now keeps it busy (rather than queueing for long)."""
+        ...
+
+    def idle(self) -> bool:
+        """Whether everything fed has been reported."""
         ...
 
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def send_all(
+    transport: Transport, messages: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]
+) -> SendReport:
+    """Feed ``messages`` and collect until every one is reported (for one-off sends and benchmarks)."""
+    transport.feed(messages, handoff)
+    report = SendReport()
+    while not transport.idle():
+        part = transport.collect(not stop(), wait=0.05)
+        report.results += part.results
+        report.suppress += part.suppress
+        report.throttled_until = part.throttled_until or report.throttled_until
+    return report
 
 
 class FileTransport:
@@ -78,20 +107,32 @@ class FileTransport:
     def __init__(self, folder: Path, chunk: int) -> None:
         self.folder = folder
         self.chunk = chunk
+        self.queue: deque[tuple[Sequence[Outgoing], Handoff]] = deque()
 
-    def send(self, messages: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]) -> SendReport:
-        """Write every message this node still holds."""
-        report = SendReport()
+    def feed(self, messages: Sequence[Outgoing], handoff: Handoff) -> None:
+        """Queue messages; they are written by :meth:`collect`."""
         for start in range(0, len(messages), self.chunk):
-            chunk = messages[start : start + self.chunk]
-            if stop():
+            self.queue.append((messages[start : start + self.chunk], handoff))
+
+    def collect(self, going: bool, wait: float) -> SendReport:
+        """Write every queued message this node still holds (or give them back when stopping)."""
+        report = SendReport()
+        while self.queue:
+            chunk, handoff = self.queue.popleft()
+            if not going:
                 report.results += [Result(m.claim, Outcome.REQUEUE, "stopping") for m in chunk]
                 continue
             held = handoff(chunk)
-            for message in chunk:
-                if message.claim.id in held:
-                    report.results.append(self._write(message))
+            report.results += [self._write(m) for m in chunk if m.claim.id in held]
         return report
+
+    def wants_more(self) -> bool:
+        """Always: files are written as soon as they are fed."""
+        return not self.queue
+
+    def idle(self) -> bool:
+        """Whether nothing waits to be written."""
+        return not self.queue
 
     def _write(self, message: Outgoing) -> Result:
         try:
@@ -119,33 +160,45 @@ class SmtpSettings:
     chunk: int
 
 
-class RateLimit:
-    """At most ``rate`` messages per second over all connections (0 = no limit)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.next = time.monotonic()
-
-    def reserve(self) -> float:
-        """The monotonic time the next message may start at (and book it)."""
-        slot = max(time.monotonic(), self.next)
-        self.next = slot + self.interval
-        return slot
-
-
 class SmtpTransport:
-    """Sends over up to ``connections`` pipelining SMTP sessions at once, reused for many messages."""
+    """Sends over up to ``connections`` pipelining SMTP sessions, reused for many messages.
 
-    def __init__(
-        self, settings: SmtpSettings, clock: Callable[[], datetime], connect: Callable[[], SmtpConnection] | None = None
-    ) -> None:
+    The sessions run on a :class:`Wire`, in this process or (``in_process=False``)
+    in a child process of their own, so that composing and sending use two cores.
+    Chunks are handed off just before they go to the wire, a few ahead of need.
+    """
+
+    def __init__(self, settings: SmtpSettings, clock: Callable[[], datetime], *, in_process: bool = True,
+                 connect: Callable[[], SmtpConnection] | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.clock = clock
         self.connect = connect or self._connect
-        self.rate = RateLimit(settings.rate)
-        self.wire = Wire(self._session, settings.connections, settings.chunk)
+        self.in_process = in_process
+        self._wire: Wire | RemoteWire | None = None
+        self.queue: deque[tuple[Sequence[Outgoing], Handoff]] = deque()
+        self.on_wire: set[int] = set()  # chunks on the wire, by the number of their last letter
+        self.letters: dict[int, Outgoing] = {}
+        self.serial = 0
+        # Chunks handed off at once: one per session and one spare, so a session never waits for the
+        # next (a crash leaves at most these unknown).
+        self.depth = settings.connections + 1
         self.throttled_until: datetime | None = None
         self.throttles = 0
+
+    @property
+    def wire(self) -> Wire | RemoteWire:
+        """The wire, started on first use."""
+        if self._wire is None:
+            self._wire = self._in_process_wire() if self.in_process else RemoteWire(self._remote_settings())
+        return self._wire
+
+    def _in_process_wire(self) -> Wire:
+        pace = RateLimit(self.settings.rate).reserve if self.settings.rate > 0 else None
+        return Wire(lambda: Session(self.connect(), self.settings.timeout, pace), self.settings.connections)
+
+    def _remote_settings(self) -> WireSettings:
+        s = self.settings
+        return WireSettings(s.host, s.port, s.security, s.timeout, s.helo, s.credentials, s.connections, s.rate)
 
     def _connect(self) -> SmtpConnection:
         s = self.settings
@@ -155,23 +208,49 @@ class SmtpTransport:
         connection.open()
         return connection
 
-    def _session(self) -> Session:
-        return Session(self.connect(), self.settings.timeout, self.rate.reserve if self.rate.interval else None)
+    def feed(self, messages: Sequence[Outgoing], handoff: Handoff) -> None:
+        """Queue messages in chunks; each is handed off just before it goes to the wire."""
+        for start in range(0, len(messages), self.settings.chunk):
+            self.queue.append((messages[start : start + self.settings.chunk], handoff))
 
-    def send(self, messages: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]) -> SendReport:
-        """Send ``messages``; each chunk is handed off just before its first byte leaves."""
+    def wants_more(self) -> bool:
+        """Whether the wire would run dry before more is fed."""
+        return len(self.queue) < self.depth
+
+    def idle(self) -> bool:
+        """Whether every fed message has been reported."""
+        return not self.queue and not self.on_wire
+
+    def collect(self, going: bool, wait: float) -> SendReport:
+        """Keep the wire fed, let it work up to ``wait`` seconds, and report the chunks it finished."""
         report = SendReport()
-        letters = [Letter(i, m.sender, m.recipient, m.data) for i, m in enumerate(messages)]
-
-        def hand_off(chunk: Sequence[Letter]) -> set[int]:
-            held = handoff([messages[letter.index] for letter in chunk])
-            return {letter.index for letter in chunk if messages[letter.index].claim.id in held}
-
-        attempts = self.wire.send(letters, hand_off, lambda: not stop() and not self._throttled())
-        for attempt in attempts:
-            report.results.append(self._result(messages[attempt.index], attempt, report))
+        wire = self.wire
+        going = going and not self._throttled()
+        if going and wire.failure is not None and not wire.busy():
+            wire.failure = None  # a server that refused a while ago is tried again
+        while going and wire.failure is None and self.queue and len(self.on_wire) < self.depth:
+            self._submit(*self.queue.popleft())
+        if not going or (wire.failure is not None and not wire.busy()):
+            report.results += [self._untried(m.claim) for chunk, _ in self.queue for m in chunk]
+            self.queue.clear()
+        if self.on_wire:
+            for number, attempts in wire.pump(going, wait):
+                self.on_wire.discard(number)
+                report.results += [self._result(self.letters.pop(a.index), a, report) for a in attempts]
         report.throttled_until = self.throttled_until if self._throttled() else None
         return report
+
+    def _submit(self, chunk: Sequence[Outgoing], handoff: Handoff) -> None:
+        held = handoff(chunk)
+        letters = []
+        for message in chunk:
+            if message.claim.id in held:
+                self.serial += 1  # letters are numbered across chunks: the wire reports by number
+                self.letters[self.serial] = message
+                letters.append(Letter(self.serial, message.sender, message.recipient, message.data))
+        if letters:
+            self.on_wire.add(self.serial)
+            self.wire.submit(self.serial, letters)
 
     def _result(self, message: Outgoing, attempt: Attempt, report: SendReport) -> Result:
         claim, reply = message.claim, attempt.reply
@@ -182,7 +261,7 @@ class SmtpTransport:
         if attempt.fate == Fate.NOT_SENT:
             return Result(claim, Outcome.RETRY, attempt.describe())
         if attempt.fate == Fate.UNTRIED:
-            return self._untried(claim, attempt)
+            return self._untried(claim, attempt.detail)
         assert reply is not None
         if reply.code in THROTTLE_CODES:
             self._throttle(attempt.describe())
@@ -192,14 +271,15 @@ class SmtpTransport:
             return Result(claim, Outcome.FAILED, attempt.describe())
         return Result(claim, Outcome.RETRY, attempt.describe())
 
-    def _untried(self, claim: Claim, attempt: Attempt) -> Result:
+    def _untried(self, claim: Claim, detail: str = "not started") -> Result:
+        """A message that never went out: back to pending; a failed connection counts as an attempt."""
         failure = self.wire.failure
         if failure is not None and failure.code in THROTTLE_CODES:
             self._throttle(f"greeting: {failure}")
         if failure is not None and not self._throttled():
             log.error("cannot open an SMTP session: %s", failure)
             return Result(claim, Outcome.RETRY, f"connect: {failure}")
-        return Result(claim, Outcome.REQUEUE, attempt.detail, self.throttled_until if self._throttled() else None)
+        return Result(claim, Outcome.REQUEUE, detail, self.throttled_until if self._throttled() else None)
 
     def _throttled(self) -> bool:
         return self.throttled_until is not None and self.clock() < self.throttled_until
@@ -213,8 +293,10 @@ class SmtpTransport:
         log.warning("mail server is throttling (%s); all sending waits %d s", reason, wait)
 
     def close(self) -> None:
-        """QUIT every pooled session."""
-        self.wire.close()
+        """QUIT every pooled session (and stop the sending process)."""
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
 
 
 def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:
@@ -232,4 +314,4 @@ def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:
         smtp.host, smtp.port, smtp.security, smtp.timeout_seconds, smtp.helo or config.site.host,
         credentials, smtp.connections, smtp.rate, email.batch,
     )  # fmt: skip
-    return SmtpTransport(settings, clock)
+    return SmtpTransport(settings, clock, in_process=not smtp.sending_process)

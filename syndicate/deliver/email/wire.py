@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from syndicate.deliver.email.smtp import CRLF, Reply, SmtpConnection, SmtpError
 
@@ -102,6 +103,7 @@ class Session:
         self.alive = True
         self.last_heard = time.monotonic()
         self.not_before = 0.0
+        self.slot_booked = False
 
     # -- what the Wire asks --
 
@@ -124,11 +126,12 @@ class Session:
         """Start the next queued letter now, unless the rate limit says later."""
         if not self.queue or now < self.not_before:
             return
-        if self.pace is not None:
+        if self.pace is not None and not self.slot_booked:
             slot = self.pace()
             if slot > now:
-                self.not_before = slot
+                self.not_before, self.slot_booked = slot, True  # the slot is ours: use it when it comes
                 return
+        self.slot_booked = False
         self._envelope(self.queue.popleft())
 
     def overdue(self, now: float) -> bool:
@@ -274,104 +277,153 @@ class Session:
         self.connection.abort()
 
 
-class Wire:
-    """Drives sessions until every letter has a fate; opens sessions as needed, up to ``limit``."""
+class RateLimit:
+    """At most ``rate`` messages per second over every session that shares it."""
 
-    def __init__(self, open_session: Callable[[], Session], limit: int, chunk: int) -> None:
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+
+    def reserve(self) -> float:
+        """The monotonic time the next message may start at (and book it)."""
+        slot = max(time.monotonic(), self.next)
+        self.next = slot + self.interval
+        return slot
+
+
+def _wait(sessions: list[Session], ceiling: float) -> float:
+    """How long the selector may sleep: until a rate-limited letter's slot, at most ``ceiling``."""
+    now = time.monotonic()
+    waiting = [s.not_before - now for s in sessions if s.queue and not s.expect and s.not_before > now]
+    return max(0.0, min([ceiling, *waiting]))
+
+
+class Wire:
+    """Sessions driven from one thread: chunks of letters go in (:meth:`submit`), fates come out (:meth:`pump`).
+
+    A session takes one chunk at a time; up to ``limit`` sessions are open at once.
+    Every submitted letter comes back with exactly one :class:`Attempt`, grouped by
+    the chunk it came in.
+    """
+
+    def __init__(self, open_session: Callable[[], Session], limit: int) -> None:
         self.open_session = open_session
         self.limit = limit
-        self.chunk = chunk
         self.idle: list[Session] = []
+        self.active: list[Session] = []
+        self.waiting: deque[tuple[int, list[Letter]]] = deque()
+        self.selector = selectors.DefaultSelector()
+        self.masks: dict[int, int] = {}
+        self.chunk_of: dict[int, int] = {}
+        self.left: dict[int, int] = {}
+        self.fates: dict[int, list[Attempt]] = {}
         self.failure: SmtpError | None = None  # why the last session could not be opened
 
-    def send(
-        self, letters: Sequence[Letter], handoff: Callable[[Sequence[Letter]], set[int]], go_on: Callable[[], bool]
-    ) -> list[Attempt]:
-        """Send ``letters``: each chunk is handed off just before its first byte leaves."""
-        outcomes: list[Attempt] = []
-        self.failure = None
-        waiting = deque(letters[i : i + self.chunk] for i in range(0, len(letters), self.chunk))
-        active: list[Session] = []
-        selector = selectors.DefaultSelector()
-        try:
-            while True:
-                self._assign(waiting, active, selector, handoff, go_on, outcomes)
-                if not active:
-                    break
-                self._turn(active, selector, go_on, outcomes)
-                for session in [s for s in active if not s.busy or not s.alive]:
-                    active.remove(session)
-                    selector.unregister(session.sock)
-                    if session.alive:
-                        self.idle.append(session)
-        finally:
-            for session in active:
-                selector.unregister(session.sock)
-                session.lost("stopped", outcomes)
-            selector.close()
-        reason = f"could not open a session: {self.failure}" if self.failure else "not started"
-        for chunk in waiting:
-            outcomes.extend(Attempt(letter.index, Fate.UNTRIED, "", None, reason) for letter in chunk)
-        return outcomes
+    def submit(self, chunk: int, letters: Sequence[Letter]) -> None:
+        """Queue a chunk (already handed off) for the next free session."""
+        for letter in letters:
+            self.chunk_of[letter.index] = chunk
+        self.left[chunk] = len(letters)
+        self.fates[chunk] = []
+        self.waiting.append((chunk, list(letters)))
 
-    def _assign(
-        self,
-        waiting: deque[Sequence[Letter]],
-        active: list[Session],
-        selector: selectors.BaseSelector,
-        handoff: Callable[[Sequence[Letter]], set[int]],
-        go_on: Callable[[], bool],
-        outcomes: list[Attempt],
-    ) -> None:
-        while waiting and go_on() and (self.idle or len(active) < self.limit):
+    def busy(self) -> bool:
+        """Whether any submitted letter still has no fate."""
+        return bool(self.left)
+
+    def watch(self, fileobj: Any) -> None:
+        """Also wake when ``fileobj`` is readable (the control pipe of a sending process)."""
+        self.selector.register(fileobj, selectors.EVENT_READ, None)
+
+    def pump(self, going: bool, timeout: float = 0.05) -> list[tuple[int, list[Attempt]]]:
+        """One turn: start waiting chunks, move bytes, and return the chunks whose letters all have fates."""
+        outcomes: list[Attempt] = []
+        self._assign(going, outcomes)
+        self._turn(going, outcomes, timeout)
+        for session in [s for s in self.active if not s.busy or not s.alive]:
+            self.active.remove(session)
+            self.selector.unregister(session.sock)
+            self.masks.pop(id(session), None)
+            if session.alive:
+                self.idle.append(session)
+        return self._finished(outcomes)
+
+    def _finished(self, outcomes: list[Attempt]) -> list[tuple[int, list[Attempt]]]:
+        done = []
+        for attempt in outcomes:
+            chunk = self.chunk_of.pop(attempt.index)
+            self.fates[chunk].append(attempt)
+            self.left[chunk] -= 1
+            if not self.left[chunk]:
+                del self.left[chunk]
+                done.append((chunk, self.fates.pop(chunk)))
+        return done
+
+    def _assign(self, going: bool, outcomes: list[Attempt]) -> None:
+        if not going:
+            self._give_back("stopping", outcomes)
+            return
+        while self.waiting and (self.idle or len(self.active) < self.limit):
             try:
                 session = self.idle.pop() if self.idle else self.open_session()
             except SmtpError as exc:
-                self.failure = exc  # the letters still waiting come back untried, with this reason
+                self.failure = exc
+                if not self.active:
+                    self._give_back(f"could not open a session: {exc}", outcomes)
                 return
-            chunk = waiting.popleft()
-            held = handoff(chunk)
-            session.queue.extend(letter for letter in chunk if letter.index in held)
+            self.failure = None
+            _, letters = self.waiting.popleft()
+            session.queue.extend(letters)
             session.start(time.monotonic())
-            active.append(session)
-            selector.register(session.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, session)
+            self.active.append(session)
+            self.selector.register(session.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, session)
+            self.masks[id(session)] = selectors.EVENT_READ | selectors.EVENT_WRITE
 
-    def _turn(
-        self,
-        active: list[Session],
-        selector: selectors.BaseSelector,
-        go_on: Callable[[], bool],
-        outcomes: list[Attempt],
-    ) -> None:
-        for session in active:
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if session.wants_write else 0)
-            selector.modify(session.sock, events, session)
-        for key, mask in selector.select(timeout=0.05):
+    def _give_back(self, reason: str, outcomes: list[Attempt]) -> None:
+        while self.waiting:
+            _, letters = self.waiting.popleft()
+            outcomes.extend(Attempt(letter.index, Fate.UNTRIED, "", None, reason) for letter in letters)
+
+    def _turn(self, going: bool, outcomes: list[Attempt], timeout: float) -> None:
+        go_on = (lambda: True) if going else (lambda: False)
+        for session in self.active:
+            wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if session.wants_write else 0)
+            if self.masks.get(id(session)) != wanted:
+                self.selector.modify(session.sock, wanted, session)
+                self.masks[id(session)] = wanted
+        for key, mask in self.selector.select(timeout=_wait(self.active, timeout)):
             session = key.data
+            if session is None:
+                continue  # the control pipe: its reader looks after it
             try:
                 if mask & selectors.EVENT_WRITE:
                     session.write()
                 if mask & selectors.EVENT_READ:
                     for reply in session.read():
                         session.on_reply(reply, outcomes, go_on)
-                    if session.alive and go_on():
+                    if session.alive and going:
                         session.start(time.monotonic())
                 if not session.alive:
                     session.lost("the server closed the session", outcomes)
             except (OSError, ConnectionError) as exc:
                 session.lost(f"connection lost ({exc})", outcomes)
         now = time.monotonic()
-        for session in active:
-            if session.alive and go_on():
+        for session in self.active:
+            if session.alive and going:
                 session.start(now)  # a letter held back by the rate limit may go now
             if session.alive and session.overdue(now):
                 session.lost(f"no reply within {session.timeout:g} s", outcomes)
-            elif session.alive and not go_on() and not session.expect:
+            elif session.alive and not going and not session.expect:
                 session.lost("stopping", outcomes)
 
     def close(self) -> None:
-        """QUIT every idle session."""
+        """QUIT every idle session; drop the rest."""
+        outcomes: list[Attempt] = []
+        for session in self.active:
+            session.lost("closing", outcomes)
         for session in self.idle:
             session.sock.setblocking(True)
             session.connection.close()
         self.idle.clear()
+        self.active.clear()
+        self.selector.close()
