@@ -660,5 +660,18 @@ def _toml_literal(value: Any) -> str:
     return str(value)
 
 
+def update_readme(readme: Path) -> None:
+    """Rewrite the settings table between the README's ``settings-reference`` markers."""
+    text = readme.read_text(encoding="utf-8")
+    start = text.index("\n", text.index("<!-- settings-reference")) + 1
+    end = text.index("<!-- /settings-reference -->")
+    readme.write_text(text[:start] + reference() + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(reference(), end="")
+    import sys
+
+    if sys.argv[1:2] == ["--update"]:
+        update_readme(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+    else:
+        print(reference(), end="")

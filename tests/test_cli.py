@@ -1,0 +1,126 @@
+"""The `syndicate` command, driven with click's CliRunner (and once as a real `python -m syndicate`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from syndicate.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+# The demo holds one statement under embargo until this time; after it, that one is published too.
+EMBARGO = datetime(2027, 1, 15, 7, 0, tzinfo=UTC)
+SCHEDULED = 1 if datetime.now(UTC) < EMBARGO else 0
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """A copy of the project's own demo: config.toml, statements/ and templates/."""
+    for name in ("statements", "templates"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    return tmp_path
+
+
+def run(demo: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--config", str(demo / "config.toml"), *args], env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_on_the_demo_is_clean_and_changes_nothing(demo):
+    code, out, _ = run(demo, "check")
+    assert code == 0
+    assert "ok: 6 statements" in out
+    assert not (demo / "syndicate.db").exists(), "check touches no database"
+    assert not (demo / "feeds").exists()
+
+
+def test_check_reports_every_problem_with_file_and_line_and_fails(demo):
+    (demo / "statements" / "broken.md").write_text('+++\ntitle = "No date"\n+++\nBody\n', encoding="utf-8")
+    (demo / "statements" / "typo.md").write_text(
+        '+++\ntitle = "Typo"\npublished = 2013-01-01\nauther = "x"\n+++\nBody\n', encoding="utf-8"
+    )
+    code, _, err = run(demo, "check")
+    assert code == 1
+    assert "broken.md" in err
+    assert "published is required" in err
+    assert "typo.md:4: warning: unknown front-matter key 'auther' (did you mean 'author'?)" in err
+    assert "1 error(s), 1 warning(s)" in err
+
+
+def test_once_runs_the_whole_tick_and_a_second_once_writes_nothing(demo):
+    code, out, _ = run(demo, "once")
+    assert code == 0
+    assert f"{6 - SCHEDULED} published" in out
+    assert f"{SCHEDULED} newly scheduled" in out
+    assert (demo / "feeds" / "atom.xml").exists()
+    code, out, _ = run(demo, "once")
+    assert "0 published" in out
+    assert "0 feed files written" in out
+
+
+def test_status_json_has_stable_keys(demo):
+    run(demo, "once")
+    code, out, _ = run(demo, "status", "--json")
+    assert code == 0
+    status = json.loads(out)
+    assert set(status) >= {
+        "statements",
+        "last_tick",
+        "next_embargo",
+        "pings_pending",
+        "subscribers",
+        "deliveries",
+        "backlog",
+        "partners",
+        "nodes",
+    }
+    assert status["statements"] == {"draft": 0, "scheduled": SCHEDULED, "published": 6 - SCHEDULED, "retracted": 0}
+    assert (status["next_embargo"] or {}).get("statement") == ("annual-report-2026" if SCHEDULED else None)
+    code, out, _ = run(demo, "status")
+    assert f"statements: {6 - SCHEDULED} published, {SCHEDULED} scheduled" in out
+
+
+def test_a_bad_config_stops_with_the_key_named_and_no_traceback(demo):
+    config = demo / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("items = 50", "items = 0"), encoding="utf-8")
+    code, _, err = run(demo, "build")
+    assert code == 1
+    assert "config: feeds.items: wanted an integer between 1 and 1000, got 0" in err
+    assert "Traceback" not in err
+
+
+def test_the_config_can_be_named_by_the_environment(demo):
+    result = CliRunner().invoke(main, ["status", "--json"], env={"SYNDICATE_CONFIG": str(demo / "config.toml")})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["last_tick"] is None
+
+
+def test_python_dash_m_syndicate_is_the_same_command(demo):
+    done = subprocess.run([sys.executable, "-m", "syndicate", "--help"], capture_output=True, text=True, check=True)
+    for command in (
+        "check",
+        "build",
+        "once",
+        "run",
+        "status",
+        "serve",
+        "subscribers",
+        "deliveries",
+        "partners",
+        "preview",
+    ):
+        assert command in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "syndicate", "run", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--role [all|scheduler|worker]" in done.stdout

@@ -1,0 +1,102 @@
+"""Configuration: defaults, every error naming its key, secrets by environment, and docs in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syndicate.config import Config, documented_settings, from_mapping, load, reference
+from syndicate.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+MINIMAL = {"site": {"title": "Org", "url": "https://example.org"}}
+
+
+def config(**sections: dict) -> Config:
+    raw = {**MINIMAL, **sections}
+    raw["site"] = {**MINIMAL["site"], **sections.get("site", {})}
+    return from_mapping(raw, Path("/srv/site"))
+
+
+def test_the_projects_own_config_runs_the_demo_as_is():
+    loaded = load(ROOT / "config.toml")
+    assert loaded.site.title == "IMKANDER"
+    assert loaded.source.path == ROOT / "statements"
+    assert loaded.database_url() == f"sqlite:///{ROOT / 'syndicate.db'}"
+
+
+def test_defaults_are_embedded_and_relative_paths_start_at_the_config_folder():
+    c = config()
+    assert c.feeds.formats == ("atom", "rss", "json")
+    assert c.feeds.dir == Path("/srv/site/feeds")
+    assert c.database.url == "sqlite:////srv/site/syndicate.db"
+    assert c.email.transport == "file"
+    assert c.feeds_base_url == "https://example.org/feeds/"
+    assert c.sender == ("Org", "newsletter@example.org")
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "wanted"),
+    [
+        ({"feeds": {"items": 0}}, "feeds.items", "an integer between 1 and 1000"),
+        ({"feeds": {"formats": ["atom", "rdf"]}}, "feeds.formats", "'atom', 'rss', 'json'"),
+        ({"feeds": {"hubs": ["not a url"]}}, "feeds.hubs[0]", "absolute http or https URL"),
+        ({"site": {"timezone": "Mars/Olympus"}}, "site.timezone", "unknown time zone"),
+        ({"site": {"url": "ftp://example.org"}}, "site.url", "http or https URL"),
+        ({"scheduler": {"poll_seconds": "60"}}, "scheduler.poll_seconds", "an integer"),
+        ({"email": {"smtp": {"security": "ssl"}}}, "email.smtp.security", "'none', 'starttls', 'tls'"),
+        ({"email": {"digest": {"weekly": "someday 08:00"}}}, "email.digest.weekly", "a weekday and time"),
+        ({"database": {"url_env": "not a name!"}}, "database.url_env", "name of an environment variable"),
+        ({"source": {"type": "feed"}}, "source.url", "http or https URL"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_key_and_what_is_wanted(raw, key, wanted):
+    with pytest.raises(ConfigError) as caught:
+        config(**raw)
+    assert caught.value.key == key
+    assert wanted in str(caught.value)
+
+
+def test_a_missing_required_key_is_named():
+    with pytest.raises(ConfigError, match=r"site.title: is required"):
+        from_mapping({"site": {"url": "https://example.org"}}, Path("/srv"))
+
+
+def test_an_unknown_key_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigError, match=r"feeds.itmes: unknown key; did you mean feeds.items\?"):
+        config(feeds={"itmes": 5})
+
+
+def test_a_broken_file_names_the_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[site\ntitle = 1", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(path)
+    with pytest.raises(ConfigError, match="file not found"):
+        load(tmp_path / "missing.toml")
+
+
+def test_secrets_are_read_from_the_environment_named_in_the_file(monkeypatch):
+    c = config(database={"url_env": "SYNDICATE_TEST_DB"})
+    with pytest.raises(ConfigError, match="SYNDICATE_TEST_DB is not set"):
+        c.database_url()
+    monkeypatch.setenv("SYNDICATE_TEST_DB", "sqlite:///elsewhere.db")
+    assert c.database_url() == "sqlite:////srv/site/elsewhere.db"
+
+
+def test_the_config_is_frozen():
+    c = config()
+    with pytest.raises(AttributeError):
+        c.site = None  # type: ignore[misc]
+
+
+def test_every_setting_has_help_and_the_readme_carries_the_generated_reference():
+    for key, _, help_text in documented_settings():
+        assert help_text.endswith("."), f"{key}: help should be a sentence"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- settings-reference")
+    table = readme[readme.index("\n", start) + 1 : readme.index("<!-- /settings-reference -->")]
+    assert table == reference(), (
+        "README is out of step: regenerate it with `python -m syndicate.config --update README.md`"
+    )
