@@ -124,3 +124,21 @@ def test_python_dash_m_syndicate_is_the_same_command(demo):
         [sys.executable, "-m", "syndicate", "run", "--help"], capture_output=True, text=True, check=True
     )
     assert "--role [all|scheduler|worker]" in done.stdout
+
+
+def test_check_names_settings_whose_secrets_are_missing_or_whose_links_are_not_https(demo, monkeypatch):
+    config = demo / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    text += '\n[web]\nbase_url = "http://news.example.org"\n\n[[partners]]\nname = "caucasus-news"\nurl = "https://partner.example/hook"\nsecret_env = "CHECK_PARTNER_SECRET"\n'
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.delenv("CHECK_PARTNER_SECRET", raising=False)
+    code, _, err = run(demo, "check")
+    assert code == 1
+    assert (
+        "partner caucasus-news: config: partners[0].secret_env: environment variable CHECK_PARTNER_SECRET is not set"
+        in err
+    )
+    assert "web.base_url: http://news.example.org is not https" in err
+    monkeypatch.setenv("CHECK_PARTNER_SECRET", "not-whsec")
+    _, _, err = run(demo, "check")
+    assert "does not start with whsec_" in err

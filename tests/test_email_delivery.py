@@ -201,3 +201,16 @@ def test_throttling_on_rcpt_pauses_everything_then_resumes(site, make_app, clock
         clock.advance(minutes=20)
         tick(app)
     assert received(server) == Counter(ADDRESSES)
+
+
+@pytest.mark.parametrize("without", [("PIPELINING",), ("8BITMIME",), ("PIPELINING", "8BITMIME")])
+def test_an_older_server_without_pipelining_or_8bitmime_still_gets_every_message_intact(site, make_app, without):
+    with SMTPServer(without=without) as server:
+        app = publish(smtp_site(site, server), make_app, ADDRESSES)
+        report = tick(app)
+    assert report.stages["send-email"] == {"sent": 10}
+    assert received(server) == Counter(ADDRESSES)
+    if "8BITMIME" in without:
+        assert all(m.raw.isascii() for m in server.messages), "8bit text re-encoded for a 7-bit server"
+    text = email.message_from_bytes(server.messages[0].raw, policy=policy.default).get_body(("plain",)).get_content()
+    assert "Türkçe ve русский текст." in text

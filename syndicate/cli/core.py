@@ -26,7 +26,7 @@ def check_command(ctx: Context) -> None:
 
     Exits 0 only if there is nothing to report.
     """
-    problems = checks.check(ctx.config)
+    problems = checks.check(ctx.config, ctx.config_path)
     for problem in problems:
         click.echo(str(problem), err=True)
     errors = sum(p.severity == Severity.ERROR for p in problems)

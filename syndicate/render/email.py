@@ -10,6 +10,7 @@ over 998 bytes, so replacing a placeholder never needs re-encoding.
 
 from __future__ import annotations
 
+import email
 import hashlib
 import re
 import textwrap
@@ -178,6 +179,16 @@ class EmailRenderer:
         # A boundary from the edition, not from chance: the same edition renders to the same bytes.
         message.set_boundary("=_syndicate_" + hashlib.sha256(key.encode()).hexdigest()[:24])
         return message.as_bytes(policy=MAIL_POLICY)
+
+
+def seven_bit(data: bytes) -> bytes:
+    """The same message with its 8bit text parts in quoted-printable, for a server without 8BITMIME."""
+    message = email.message_from_bytes(data, policy=MAIL_POLICY)
+    for part in message.walk():
+        if part.get_content_maintype() == "text" and str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit":
+            text = part.get_content()
+            part.set_content(text, subtype=part.get_content_subtype(), charset="utf-8", cte="quoted-printable")
+    return message.as_bytes(policy=MAIL_POLICY)
 
 
 def localdate(moment: datetime, lang: str = "en") -> str:

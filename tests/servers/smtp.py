@@ -73,6 +73,7 @@ class SMTPServer:
     tls: "starttls" offers STARTTLS, "implicit" is SMTPS (TLS from the first byte); both
         use `self_signed_certificate()`, which `client_tls_context()` trusts.
     auth_requires_tls: offer AUTH only after STARTTLS (always satisfied with SMTPS).
+    without: EHLO keywords not to offer (e.g. "PIPELINING", "8BITMIME"), to play an older server.
     require_starttls: refuse everything but EHLO/STARTTLS/QUIT before STARTTLS.
     """
 
@@ -88,10 +89,12 @@ class SMTPServer:
         host: str = HOST,
         data_size_limit: int = 32 * 1024 * 1024,
         idle_timeout: float = 60.0,
+        without: Sequence[str] = (),
     ) -> None:
         self.host = host
         self.port = 0
         self.credentials = credentials
+        self.without = frozenset(name.upper() for name in without)  # EHLO keywords not to offer
         self.tls: TLSMode = tls
         self.messages: ThreadSafeList[ReceivedMessage] = ThreadSafeList()
         self.events: ThreadSafeList[Event] = ThreadSafeList()

@@ -258,7 +258,9 @@ class FaultySMTP(SMTP):
         """EHLO reply lines with PIPELINING added and AUTH dropped unless configured."""
         if self._owner.credentials is None:
             lines = [line for line in lines if not line[4:].startswith("AUTH")]
-        return [*lines[:-1], "250-PIPELINING", lines[-1]]
+        lines = [*lines[:-1], "250-PIPELINING", lines[-1]]
+        kept = [line for line in lines[1:] if line[4:].split(" ")[0].upper() not in self._owner.without]
+        return [lines[0], *[f"250-{line[4:]}" for line in kept[:-1]], *[f"250 {line[4:]}" for line in kept[-1:]]]
 
     async def on_mail(self, address: str) -> object:
         """MAIL hook: the fault reply, if any."""

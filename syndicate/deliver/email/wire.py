@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Any
 
 from syndicate.deliver.email.smtp import CRLF, Reply, SmtpConnection, SmtpError
+from syndicate.render.email import seven_bit
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -92,7 +93,8 @@ class Session:
         self.sock.setblocking(False)
         self.timeout = timeout
         self.pipelining = "PIPELINING" in connection.extensions
-        self.body = " BODY=8BITMIME" if "8BITMIME" in connection.extensions else ""
+        self.eight_bit = "8BITMIME" in connection.extensions
+        self.body = " BODY=8BITMIME" if self.eight_bit else ""
         self.out = bytearray()
         self.sent_total = 0  # bytes of the output stream that left this host
         self.written_total = 0  # bytes of the output stream queued so far
@@ -226,7 +228,10 @@ class Session:
             self._maybe_next(time.monotonic())
 
     def _text(self, job: _Job, go_on: Callable[[], bool]) -> None:
-        stuffed = dot_stuff(job.letter.data)
+        data = job.letter.data
+        if not self.eight_bit and not data.isascii():
+            data = seven_bit(data)  # an old server without 8BITMIME: re-encode (a DKIM signature would not survive)
+        stuffed = dot_stuff(data)
         self._queue_output(stuffed + b"." + CRLF)
         job.dot_ends_at = self.written_total
         self.expect.append(("dot", job))
