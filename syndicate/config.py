@@ -30,8 +30,8 @@ REQUIRED: Any = object()
 Check = Callable[[str, Any, "LoadContext"], Any]
 T = TypeVar("T")
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,14 @@ def webhook_url(key: str, value: Any, ctx: LoadContext) -> str:
 
 
 def database_url(key: str, value: Any, ctx: LoadContext) -> str:
-    """A SQLAlchemy URL; a relative SQLite path starts at the config file's folder."""
+    """A SQLAlchemy URL; a relative SQLite path starts at the config file's folder.
+
+    A bad URL is reported without its password: it may have come from the environment.
+    """
+    if isinstance(value, str) and "@" in value:
+        shown = re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", value)
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ConfigError(key, f"wanted a sqlite:/// or postgresql:// URL, got {shown!r}")
     _want(key, isinstance(value, str) and "://" in value, "a database URL like sqlite:///syndicate.db", value)
     scheme = value.split("://", 1)[0]
     ok = scheme == "sqlite" or scheme.startswith("postgresql")
@@ -520,6 +527,11 @@ class Config:
         """Public URL of the feeds folder, always ending in a slash."""
         base = self.feeds.base_url or self.site.url.rstrip("/") + "/feeds/"
         return base if base.endswith("/") else base + "/"
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a node beats: often enough that its leases never run out while it lives."""
+        return min(10.0, self.scheduler.lease_seconds / 3)
 
     @property
     def web_base_url(self) -> str:

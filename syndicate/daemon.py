@@ -21,7 +21,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -30,7 +30,6 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syndicate.app import App
-from syndicate.config import Config
 from syndicate.pipeline import ROLES, tick
 from syndicate.store import nodes, statements
 from syndicate.web import create_app
@@ -38,12 +37,7 @@ from syndicate.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10.0
-
-
-def heartbeat_seconds(config: Config) -> float:
-    """How often a node beats: often enough that its leases never run out while it lives."""
-    return min(HEARTBEAT_SECONDS, config.scheduler.lease_seconds / 3)
+FORGET_NODES_AFTER = timedelta(days=1)
 
 
 class Daemon:
@@ -54,7 +48,7 @@ class Daemon:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.app = app
         self.role = role
-        self.beat_every = heartbeat_seconds(app.config)
+        self.beat_every = app.config.heartbeat_seconds
         self.stopping = threading.Event()
         self._tick_lock = threading.Lock()
         self._last_beat: float | None = None
@@ -107,6 +101,7 @@ class Daemon:
         try:
             with self.app.db.write() as conn:
                 nodes.beat(conn, self.app.node, now)
+                nodes.forget_old(conn, now, FORGET_NODES_AFTER)
             if self.role != "scheduler":
                 self.app.outbox.extend(now)
         except Exception:

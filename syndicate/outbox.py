@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -114,6 +115,10 @@ class Outbox:
         self.node = node
         self.policies = policies
         self.lease = timedelta(seconds=lease_seconds)
+        # Lease tokens this process is working on, with how many of their claims are unfinished:
+        # only these leases are kept alive, so work a failed send let go of runs out and is reaped.
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def claim(self, channel: str, limit: int, now: datetime) -> list[Claim]:
         """Take up to ``limit`` due deliveries of ``channel`` under a new lease."""
@@ -145,6 +150,9 @@ class Outbox:
         claims = [
             Claim(r.id, channel, r.source_kind, r.source_id, r.target, r.attempts, r.created_at, token) for r in rows
         ]
+        if claims:
+            with self._lock:
+                self._held[token] = len(claims)
         return sorted(claims, key=lambda c: c.id)
 
     def handoff(self, claims: Sequence[Claim], now: datetime) -> set[int]:
@@ -168,6 +176,7 @@ class Outbox:
         lease token; every other outcome row by row.
         """
         results = list(results)
+        self._settled(results)
         sent = [r.claim for r in results if r.outcome == Outcome.SENT]
         rows = [self._row(result, now) for result in results if result.outcome != Outcome.SENT]
         with self.db.write() as conn:
@@ -222,19 +231,64 @@ class Outbox:
             "b_keep_handoff": state != DeliveryState.PENDING,
         }
 
+    def _settled(self, results: list[Result]) -> None:
+        with self._lock:
+            for result in results:
+                token = result.claim.token
+                if token in self._held:
+                    self._held[token] -= 1
+                    if self._held[token] <= 0:
+                        del self._held[token]
+
     def extend(self, now: datetime) -> int:
-        """Push back the end of every lease this node holds (it is alive and working)."""
+        """Push back the end of the leases this process is still working on (it is alive and sending)."""
+        with self._lock:
+            tokens = list(self._held)
+        if not tokens:
+            return 0
         query = (
             update(deliveries)
             .where(
                 deliveries.c.channel.in_(list(self.policies)),
                 deliveries.c.state == DeliveryState.IN_FLIGHT,
-                deliveries.c.leased_by == self.node,
+                deliveries.c.lease_token.in_(tokens),
             )
             .values(lease_until=now + self.lease)
         )
         with self.db.write() as conn:
             return int(conn.execute(query).rowcount)
+
+    def release(self) -> None:
+        """A sender is done: nothing it claimed is worked on any more (what was lost to others included)."""
+        with self._lock:
+            self._held.clear()
+
+    def abandon(self, now: datetime) -> int:
+        """A sender failed half-way: give back what it had not handed off; let the rest run out and be reaped."""
+        with self._lock:
+            tokens, self._held = list(self._held), {}
+        if not tokens:
+            return 0
+        query = (
+            update(deliveries)
+            .where(
+                deliveries.c.channel.in_(list(self.policies)),
+                deliveries.c.state == DeliveryState.IN_FLIGHT,
+                deliveries.c.lease_token.in_(tokens),
+                deliveries.c.handoff_at.is_(None),
+            )
+            .values(
+                state=DeliveryState.PENDING,
+                due_at=now,
+                attempts=deliveries.c.attempts - 1,
+                lease_token=None,
+                lease_until=None,
+            )
+        )
+        with self.db.write() as conn:
+            given_back = int(conn.execute(query).rowcount)
+        log.warning("a send failed half-way: %d deliveries not yet handed off go back to pending", given_back)
+        return given_back
 
     def reap(self, now: datetime) -> dict[str, int]:
         """Deal with leases that ran out (their node died): claim again, or mark unknown after hand-off."""

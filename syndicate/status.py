@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from syndicate import outbox
 from syndicate.app import App
-from syndicate.daemon import heartbeat_seconds
 from syndicate.model import State
 from syndicate.store import feeds, meta, nodes, partners, statements, subscribers
 from syndicate.store.schema import statements as statements_table
@@ -27,7 +26,7 @@ def gather(app: App) -> dict[str, Any]:
             "deliveries": outbox.counts(conn),
             "backlog": outbox.backlog(conn, app.clock()),
             "partners": partners.overview(conn, [p.name for p in app.config.partners]),
-            "nodes": nodes.live(conn, app.clock(), timedelta(seconds=3 * heartbeat_seconds(app.config))),
+            "nodes": nodes.live(conn, app.clock(), timedelta(seconds=3 * app.config.heartbeat_seconds)),
         }
     return status
 

@@ -40,8 +40,8 @@ class InvalidSubscriber(ValueError):
 
 
 # A narrower set than RFC 5322 allows, so an address is safe as it is in headers, text and HTML.
-_LOCAL = re.compile(r"^[A-Za-z0-9._%+'-]+$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL = re.compile(r"^[A-Za-z0-9._%+'-]+\Z")  # \Z, not $: "$" would let a final newline through
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 
 
 def normalise_email(raw: str) -> str:

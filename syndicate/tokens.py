@@ -84,9 +84,8 @@ def load_secrets(config: Config, db: Database) -> Secrets:
     if current:
         return Secrets(current.encode(), olds)
     with db.write() as conn:
+        # The first node to start makes it; any node starting alongside takes the same one.
+        meta.put_new(conn, "generated_secret", random_secrets.token_urlsafe(32))
         stored = meta.get(conn, "generated_secret")
-        if stored is None:
-            stored = random_secrets.token_urlsafe(32)
-            meta.put(conn, "generated_secret", stored)
     log.debug("%s is not set; links are signed with a secret kept in the database", config.web.secret_env)
     return Secrets(str(stored).encode(), olds)

@@ -100,3 +100,12 @@ def test_every_setting_has_help_and_the_readme_carries_the_generated_reference()
     assert table == reference(), (
         "README is out of step: regenerate it with `python -m syndicate.config --update README.md`"
     )
+
+
+def test_a_bad_database_url_from_the_environment_is_reported_without_its_password(monkeypatch):
+    c = config(database={"url_env": "SYNDICATE_TEST_DB"})
+    monkeypatch.setenv("SYNDICATE_TEST_DB", "mysql://syndicate:hunter2@db.internal/syndicate")
+    with pytest.raises(ConfigError) as caught:
+        c.database_url()
+    assert "hunter2" not in str(caught.value)
+    assert "mysql://syndicate:***@db.internal/syndicate" in str(caught.value)

@@ -214,3 +214,27 @@ def test_an_older_server_without_pipelining_or_8bitmime_still_gets_every_message
         assert all(m.raw.isascii() for m in server.messages), "8bit text re-encoded for a 7-bit server"
     text = email.message_from_bytes(server.messages[0].raw, policy=policy.default).get_body(("plain",)).get_content()
     assert "Türkçe ve русский текст." in text
+
+
+def test_a_refusal_that_is_about_us_not_the_address_suppresses_nobody(site, make_app):
+    # "Relaying denied" (5.7.1) answers every recipient alike: a server set up wrong, not bad addresses.
+    with SMTPServer([Fault.rcpt(550, "5.7.1 Relaying denied")]) as server:
+        app = publish(smtp_site(site, server), make_app, ADDRESSES)
+        tick(app)
+    assert {state for state, _ in states(app).values()} == {"failed"}
+    with app.db.read() as conn:
+        assert not any(subscriber_store.is_suppressed(conn, a) for a in ADDRESSES)
+        assert subscriber_store.counts(conn)["active"] == len(ADDRESSES)
+
+
+def test_an_unsuppressed_address_is_mailed_again(site, make_app):
+    gone = ADDRESSES[1]
+    with SMTPServer([Fault.rcpt(550, "5.1.1 No such mailbox", recipients=gone, times=1)]) as server:
+        app = publish(smtp_site(site, server), make_app, ADDRESSES)
+        tick(app)
+        with app.db.write() as conn:
+            assert subscriber_store.is_suppressed(conn, gone)
+            assert subscriber_store.unsuppress(conn, gone, app.clock())
+        site.statement("second.md", "Second", "2026-11-26T14:00:00+03:00")
+        tick(app)
+    assert received(server)[gone] == 1, "the second statement reaches it"

@@ -306,3 +306,25 @@ def test_a_failing_partner_costs_one_attempt_per_run(site, make_app, partner):
     assert len(partner.requests) == 1  # the rest waited instead of timing out one after another
     assert all(r.due_at == rows[0].due_at for r in rows)
     assert "waiting: the push before it failed" in rows[1].last_error
+
+
+def test_after_several_failures_the_pushes_behind_still_wait_for_the_failed_one(site, make_app, partner):
+    app = start(site, make_app, partner_toml("a", partner.url, "PARTNER_A_SECRET", timeout_seconds=0.5))
+    partner.set_default(Reply.status(503))
+    for name in ("one", "two", "three"):
+        site.statement(f"{name}.md", name, "2026-11-20T10:00:00+03:00", "Body.")
+    tick(app)
+    for _ in range(3):
+        first = webhook_rows(app)[0]
+        site.clock.now = first.due_at  # exactly when the failed push is due again, on its growing schedule
+        tick(app)
+        rows = webhook_rows(app)
+        assert rows[0].attempts > first.attempts
+        assert all(r.due_at >= rows[0].due_at for r in rows[1:]), "nothing behind it is due before it"
+        assert all(r.attempts == 0 for r in rows[1:]), "the pushes behind it are not tried out of order"
+    partner.set_default(Reply.ok())
+    site.clock.now = webhook_rows(app)[0].due_at
+    tick(app)
+    assert [r.state for r in webhook_rows(app)] == ["sent", "sent", "sent"]
+    arrived = [int(d.webhook_id.split("_")[1]) for d in partner.accepted]
+    assert arrived == sorted(arrived), "they arrive in the order they were planned"

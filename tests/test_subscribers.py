@@ -228,3 +228,26 @@ def test_list_and_remove(cli_site):
     assert [line.split("\t")[0] for line in ok(cli_site, "subscribers", "list").stdout.splitlines()] == [
         "b@example.org"
     ]
+
+
+def test_a_removed_subscribers_id_is_never_given_to_someone_new_and_their_pending_mail_is_cancelled(site, make_app):
+    from sqlalchemy import select
+
+    from syndicate.store.schema import deliveries
+    from syndicate.subscribers import NewSubscriber
+
+    store = subscriber_store
+    app = make_app(site)
+    now = app.clock()
+    with app.db.write() as conn:
+        first = store.add(conn, NewSubscriber("first@example.org", ("en",), confirmed=True, consent_method="test"), now)
+        conn.execute(deliveries.insert().values(channel="email", source_kind="edition", source_id=1, target=str(first),
+                                               state="pending", attempts=0, due_at=now, created_at=now))  # fmt: skip
+        assert store.remove(conn, "first@example.org", now)
+        second = store.add(
+            conn, NewSubscriber("second@example.org", ("en",), confirmed=True, consent_method="test"), now
+        )
+        owed = conn.execute(select(deliveries.c.state, deliveries.c.last_error)).one()
+    assert second != first, "deliveries name subscribers by id: an id is never reused"
+    assert owed.state == "cancelled"
+    assert owed.last_error == "subscriber removed"

@@ -351,7 +351,7 @@ def test_a_link_for_a_subscriber_no_longer_stored_is_not_valid(web: WebSite) -> 
     subscribe(web, "x@example.org")
     token = web.sign("confirm", web.subscriber("x@example.org"), confirm_expiry(web.app.clock()))
     with web.app.db.write() as conn:
-        store.remove(conn, "x@example.org")
+        store.remove(conn, "x@example.org", web.app.clock())
     assert web.client.get(f"/confirm/{token}").status_code == 403
 
 

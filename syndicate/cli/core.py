@@ -13,6 +13,7 @@ import click
 
 from syndicate import checks
 from syndicate.cli import Context, pass_context
+from syndicate.deliver.email.sender import EmailSender
 from syndicate.errors import SyndicateError
 from syndicate.model import Severity
 from syndicate.pipeline import TickReport, build, tick
@@ -49,9 +50,9 @@ def build_command(ctx: Context) -> None:
 def once_command(ctx: Context) -> None:
     """Run one full tick of the daemon (ingest, render, plan, deliver), then exit."""
     app = ctx.app()
-    if sys.stderr.isatty():
-        sender = app.stage("send-email")
-        sender.progress = _progress_bar  # type: ignore[attr-defined]
+    sender = app.stage("send-email")
+    if sys.stderr.isatty() and isinstance(sender, EmailSender):
+        sender.progress = _progress_bar
     report = tick(app)
     _summary(report)
 

@@ -143,7 +143,7 @@ def remove_command(ctx: Context, email: str) -> None:
     app = ctx.app()
     address = _address(email)
     with app.db.write() as conn:
-        if not store.remove(conn, address):
+        if not store.remove(conn, address, app.clock()):
             raise click.ClickException(f"{address} is not on the list")
     click.echo(f"removed {address}")
 
@@ -153,6 +153,22 @@ def _address(email: str) -> str:
         return normalise_email(email)
     except InvalidSubscriber as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
+
+
+@subscribers_group.command("unsuppress")
+@click.argument("email")
+@pass_context
+def unsuppress_command(ctx: Context, email: str) -> None:
+    """Take EMAIL off the suppression list (after a bounce you know was a mistake); it is mailed again."""
+    app = ctx.app()
+    try:
+        address = normalise_email(email)
+    except InvalidSubscriber as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
+    with app.db.write() as conn:
+        if not store.unsuppress(conn, address, app.clock()):
+            raise click.ClickException(f"{address} is not on the suppression list")
+    click.echo(f"{address} is no longer suppressed")
 
 
 def register(group: click.Group) -> None:

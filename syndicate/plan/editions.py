@@ -94,7 +94,7 @@ class EditionPlanner:
         slot = latest_slot(self.config, period, now)
         slot_key, seq_key = f"digest.{period}.slot", f"digest.{period}.seq"
         last_slot = meta.get(conn, slot_key)
-        if last_slot is not None and last_slot >= slot.isoformat():
+        if last_slot is not None and datetime.fromisoformat(last_slot) >= slot:
             return
         since = meta.get(conn, seq_key)
         latest = statement_store.last_seq(conn)

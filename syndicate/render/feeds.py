@@ -60,7 +60,15 @@ class FeedBuilder:
         self.settings = settings_digest(config, renderer)
 
     def build(self, now: datetime) -> FeedReport:
-        """Bring every feed document up to date; owe hubs a ping for each changed feed."""
+        """Bring every feed document up to date; owe hubs a ping for each changed feed.
+
+        Two nodes never build at once: the second waits, then finds the files
+        already made from the newest revisions.
+        """
+        with self.db.lock("syndicate-feeds-build"):
+            return self._build(now)
+
+    def _build(self, now: datetime) -> FeedReport:
         self.renderer.entries.forget()  # entries are cached for one build, not for the life of a daemon
         report = FeedReport()
         with self.db.read() as conn:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 import nh3
@@ -91,6 +92,10 @@ class FeedSource:
         where = f"{self.url} (entry {index})"
         if not guid or not entry.get("title") or not entry.get("link"):
             scan.problems.append(Problem(where, "entry has no id, title or link; skipped"))
+            return
+        if urlsplit(entry["link"]).scheme not in ("http", "https"):
+            # The link goes into every copy as the active link back: nothing but a web address will do.
+            scan.problems.append(Problem(where, f"entry link {entry['link'][:80]!r} is not an http(s) URL; skipped"))
             return
         ref = f"feed:{guid}"
         fingerprint = hashlib.sha256(repr((sorted(entry.items()), defaults)).encode()).hexdigest()

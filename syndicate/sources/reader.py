@@ -29,7 +29,7 @@ KNOWN_KEYS = (
     "canonical_url", "draft", "retracted", "updated", "translation_of",
 )  # fmt: skip
 SUMMARY_WORDS = 40
-_ID = re.compile(r"^[\w][\w.-]*$")
+_ID = re.compile(r"^[\w][\w.-]*\Z")
 _LINE_BREAK = re.compile("[\r\n\x85\u2028\u2029]")
 
 

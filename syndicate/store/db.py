@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, create_engine, event, text
+from sqlalchemy import DateTime, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -75,9 +76,46 @@ class Database:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
             yield conn
 
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold ``name`` against other processes for a while, without holding a transaction open.
+
+        On PostgreSQL a session advisory lock (other nodes wait for it); on
+        SQLite nothing: an SQLite database belongs to one machine, where the
+        write lock already orders what matters.
+        """
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            key = {"key": advisory_key(name)}
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), key)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+                conn.commit()
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """An INSERT that knows ON CONFLICT, for the engine ``conn`` talks to."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+    """Insert ``values``, or update the row with the same ``keys``: safe when two nodes do it at once."""
+    query = dialect_insert(conn, table).values(**values)
+    changes = {name: query.excluded[name] for name in values if name not in keys}
+    conn.execute(
+        query.on_conflict_do_update(index_elements=keys, set_=changes)
+        if changes
+        else query.on_conflict_do_nothing(index_elements=keys)
+    )
 
 
 def advisory_key(name: str) -> int:

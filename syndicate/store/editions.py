@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from syndicate.outbox import DeliveryState
 from syndicate.render.email import Rendered
+from syndicate.store.db import dialect_insert
 from syndicate.store.schema import deliveries, editions, subscribers, suppressions
 
 
@@ -29,10 +29,6 @@ class Edition:
     message: bytes
     recipients: int
     created_at: datetime
-
-
-def _dialect_insert(conn: Connection, table: Any) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def create(
@@ -57,7 +53,7 @@ def create(
         "created_at": now,
     }
     query = (
-        _dialect_insert(conn, editions)
+        dialect_insert(conn, editions)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(editions.c.id)
@@ -133,7 +129,7 @@ def plan_deliveries(conn: Connection, edition_id: int, condition: Any, now: date
         literal(DeliveryState.PENDING.value), literal(0), stamp, stamp,
     ).where(condition)  # fmt: skip
     columns = ["channel", "source_kind", "source_id", "target", "state", "attempts", "due_at", "created_at"]
-    query = _dialect_insert(conn, deliveries).from_select(columns, chosen).on_conflict_do_nothing()
+    query = dialect_insert(conn, deliveries).from_select(columns, chosen).on_conflict_do_nothing()
     # Without preserve_rowcount, psycopg reports -1 for an INSERT that returns no rows.
     planned = int(conn.execute(query, execution_options={"preserve_rowcount": True}).rowcount)
     conn.execute(update(editions).where(editions.c.id == edition_id).values(recipients=editions.c.recipients + planned))

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from syndicate.model import Change, Revision
 from syndicate.outbox import DeliveryState
 from syndicate.store import statements as statement_store
+from syndicate.store.db import dialect_insert
 from syndicate.store.schema import deliveries, events, revisions
 
 CHANNEL = "webhook"
@@ -43,10 +43,6 @@ class Reach:
     pending: list[int] = field(default_factory=list)
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def create(conn: Connection, key: str, revision: Revision, now: datetime, replay_of: int | None = None) -> int | None:
     """Insert the event under ``key``; None if it exists already (planned once, whoever came first)."""
     values = {
@@ -57,7 +53,7 @@ def create(conn: Connection, key: str, revision: Revision, now: datetime, replay
         "replay_of": replay_of,
         "created_at": now,
     }
-    query = _insert(conn, events).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    query = dialect_insert(conn, events).values(**values).on_conflict_do_nothing(index_elements=["key"])
     found = conn.execute(query.returning(events.c.id)).scalar()
     return int(found) if found is not None else None
 
@@ -74,7 +70,7 @@ def plan_delivery(conn: Connection, event_id: int, partner: str, now: datetime) 
         "due_at": now,
         "created_at": now,
     }
-    query = _insert(conn, deliveries).values(**values).on_conflict_do_nothing().returning(deliveries.c.id)
+    query = dialect_insert(conn, deliveries).values(**values).on_conflict_do_nothing().returning(deliveries.c.id)
     # RETURNING, not rowcount: PostgreSQL reports -1 rows for a single-row insert that returns its key.
     return conn.execute(query).scalar() is not None
 

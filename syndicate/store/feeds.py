@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
+from syndicate.store.db import upsert
 from syndicate.store.schema import feed_documents, pings
 
 
@@ -53,11 +54,9 @@ def record_written(conn: Connection, documents: Iterable[Written], now: datetime
 
 def owe_pings(conn: Connection, hubs: Iterable[str], topics: Iterable[str], now: datetime) -> None:
     """Owe each hub a ping for each topic, due now; one owed ping per pair however often it changes."""
-    pairs = [(hub, topic) for hub in hubs for topic in topics]
-    for hub, topic in pairs:
-        due = pings.update().where(pings.c.hub == hub, pings.c.topic == topic).values(due_at=now, attempts=0)
-        if conn.execute(due).rowcount == 0:
-            conn.execute(pings.insert().values(hub=hub, topic=topic, due_at=now, attempts=0))
+    for hub in hubs:
+        for topic in topics:
+            upsert(conn, pings, {"hub": hub, "topic": topic, "due_at": now, "attempts": 0}, ["hub", "topic"])
 
 
 def due_pings(conn: Connection, now: datetime) -> list[Ping]:

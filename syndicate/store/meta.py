@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from syndicate.store.db import dialect_insert, upsert
 from syndicate.store.schema import meta
 
 
@@ -17,9 +18,12 @@ def get(conn: Connection, key: str, default: Any = None) -> Any:
     return default if value is None else json.loads(value)
 
 
+def put_new(conn: Connection, key: str, value: Any) -> None:
+    """Store ``value`` under ``key`` unless something is stored there already."""
+    query = dialect_insert(conn, meta).values(key=key, value=json.dumps(value, sort_keys=True))
+    conn.execute(query.on_conflict_do_nothing(index_elements=["key"]))
+
+
 def put(conn: Connection, key: str, value: Any) -> None:
     """Store ``value`` (JSON-encodable) under ``key``."""
-    encoded = json.dumps(value, sort_keys=True)
-    updated = conn.execute(meta.update().where(meta.c.key == key).values(value=encoded))
-    if updated.rowcount == 0:
-        conn.execute(meta.insert().values(key=key, value=encoded))
+    upsert(conn, meta, {"key": key, "value": json.dumps(value, sort_keys=True)}, ["key"])

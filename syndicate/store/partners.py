@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from syndicate.store import events as event_store
+from syndicate.store.db import dialect_insert
 from syndicate.store.schema import partner_state
 
 
@@ -64,8 +64,11 @@ def enable(conn: Connection, name: str) -> bool:
 
 def _upsert(conn: Connection, name: str, changes: dict[str, Any], fresh: dict[str, Any] | None = None) -> None:
     """Apply ``changes`` to the partner's row, or insert it with ``fresh`` (default: the same values)."""
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(partner_state)
-    query = insert.values(name=name, **(fresh or changes)).on_conflict_do_update(index_elements=["name"], set_=changes)
+    query = (
+        dialect_insert(conn, partner_state)
+        .values(name=name, **(fresh or changes))
+        .on_conflict_do_update(index_elements=["name"], set_=changes)
+    )
     conn.execute(query)
 
 

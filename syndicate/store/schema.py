@@ -129,6 +129,8 @@ subscribers = Table(
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
     Column("changed_at", UTCDateTime, nullable=False),
+    # Ids are never reused, even after a removal: deliveries name their subscriber by id.
+    sqlite_autoincrement=True,
 )
 
 # Addresses that must never be mailed again (hard bounces, complaints).

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
-from syndicate.store.schema import subscribers, suppressions
+from syndicate.store.db import dialect_insert
+from syndicate.store.schema import deliveries, subscribers, suppressions
 from syndicate.subscribers import NewSubscriber, Status, joined, split
 
 
@@ -162,9 +163,19 @@ def set_status(
     conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
 
 
-def remove(conn: Connection, email: str) -> bool:
-    """Delete a subscriber entirely; True if there was one."""
-    return bool(conn.execute(delete(subscribers).where(subscribers.c.email == email)).rowcount)
+def remove(conn: Connection, email: str, now: datetime) -> bool:
+    """Delete a subscriber entirely, cancelling the mail still owed to them; True if there was one."""
+    found = by_email(conn, email)
+    if found is None:
+        return False
+    owed = (
+        (deliveries.c.channel == "email") & (deliveries.c.target == str(found.id)) & (deliveries.c.state == "pending")
+    )
+    conn.execute(
+        update(deliveries).where(owed).values(state="cancelled", finished_at=now, last_error="subscriber removed")
+    )
+    conn.execute(delete(subscribers).where(subscribers.c.id == found.id))
+    return True
 
 
 def iterate(conn: Connection, status: Status | None = None) -> Iterator[Subscriber]:
@@ -196,9 +207,18 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def suppress(conn: Connection, email: str, reason: str, now: datetime, status: Status = Status.BOUNCED) -> None:
     """Never mail ``email`` again, and say why; the subscriber (if any) becomes ``status``."""
-    if conn.execute(select(suppressions.c.email).where(suppressions.c.email == email)).first() is None:
-        conn.execute(insert(suppressions).values(email=email, reason=reason, created_at=now))
+    conn.execute(
+        dialect_insert(conn, suppressions).values(email=email, reason=reason, created_at=now).on_conflict_do_nothing()
+    )
     conn.execute(update(subscribers).where(subscribers.c.email == email).values(status=status.value, changed_at=now))
+
+
+def unsuppress(conn: Connection, email: str, now: datetime) -> bool:
+    """Take ``email`` off the suppression list; a bounced subscriber is active again. True if it was there."""
+    removed = bool(conn.execute(delete(suppressions).where(suppressions.c.email == email)).rowcount)
+    stuck = (subscribers.c.email == email) & subscribers.c.status.in_([Status.BOUNCED.value, Status.COMPLAINED.value])
+    conn.execute(update(subscribers).where(stuck).values(status=Status.ACTIVE.value, changed_at=now))
+    return removed
 
 
 def is_suppressed(conn: Connection, email: str) -> bool:

@@ -94,6 +94,10 @@ class Composer:
             messages.append(Outgoing(claim, self.sender, recipient[0], data))
         return messages, cancelled
 
+    def forget(self) -> None:
+        """Drop the cached editions (a send run is over)."""
+        self._templates.clear()
+
     def _date(self, now: datetime) -> bytes:
         """The Date header for ``now``, made once per batch (every message of it is sent then)."""
         if self._dated[0] != now:

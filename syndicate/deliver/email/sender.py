@@ -56,12 +56,17 @@ class EmailSender:
             return {"waiting": 1}
         counts: Counter[str] = Counter()
         transport = self.transport()
+        self.composer.forget()  # editions are cached for one run, not for the life of a daemon
         try:
             with self._bar(now) as advance:
                 self._advance = advance
                 self._drain(transport, stop, counts)
+        except Exception:
+            self.outbox.abandon(self.clock())
+            raise
         finally:
             transport.close()
+            self.outbox.release()
         return dict(counts)
 
     def _bar(self, now: datetime) -> AbstractContextManager[Callable[[int], None]]:

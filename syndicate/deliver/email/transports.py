@@ -21,6 +21,7 @@ SMTP replies map to outcomes so:
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from syndicate.config import Config
-from syndicate.deliver.email.smtp import SmtpConnection
+from syndicate.deliver.email.smtp import Reply, SmtpConnection
 from syndicate.deliver.email.wire import Attempt, Fate, Letter, RateLimit, Session, Wire
 from syndicate.deliver.email.wire_process import RemoteWire, WireSettings
 from syndicate.outbox import Claim, Outcome, Result
@@ -184,10 +185,14 @@ class SmtpTransport:
         self.depth = settings.connections + 1
         self.throttled_until: datetime | None = None
         self.throttles = 0
+        self._last_failure = ""
 
     @property
     def wire(self) -> Wire | RemoteWire:
         """The wire, started on first use."""
+        if isinstance(self._wire, RemoteWire) and self._wire.dead and not self._wire.busy():
+            self._wire.close()  # it died: what it held came back as unknown; a fresh one takes over
+            self._wire = None
         if self._wire is None:
             self._wire = self._in_process_wire() if self.in_process else RemoteWire(self._remote_settings())
         return self._wire
@@ -229,7 +234,7 @@ class SmtpTransport:
         if going and wire.failure is not None and not wire.busy():
             wire.failure = None  # a server that refused a while ago is tried again
         while going and wire.failure is None and self.queue and len(self.on_wire) < self.depth:
-            self._submit(*self.queue.popleft())
+            self._submit(*self.queue.popleft(), report)
         if not going or (wire.failure is not None and not wire.busy()):
             report.results += [self._untried(m.claim) for chunk, _ in self.queue for m in chunk]
             self.queue.clear()
@@ -240,7 +245,12 @@ class SmtpTransport:
         report.throttled_until = self.throttled_until if self._throttled() else None
         return report
 
-    def _submit(self, chunk: Sequence[Outgoing], handoff: Handoff) -> None:
+    def _submit(self, chunk: Sequence[Outgoing], handoff: Handoff, report: SendReport) -> None:
+        malformed = [m for m in chunk if _unsafe(m.sender) or _unsafe(m.recipient)]
+        report.results += [
+            Result(m.claim, Outcome.FAILED, f"address {m.recipient!r} cannot go in an SMTP command") for m in malformed
+        ]
+        chunk = [m for m in chunk if m not in malformed]
         held = handoff(chunk)
         letters = []
         for message in chunk:
@@ -267,7 +277,8 @@ class SmtpTransport:
             self._throttle(attempt.describe())
             return Result(claim, Outcome.REQUEUE, attempt.describe(), self.throttled_until)
         if reply.code >= 500 and not (reply.code == 552 and attempt.stage == "rcpt") and attempt.stage != "mail":
-            report.suppress.append((message.recipient, attempt.describe()))
+            if about_the_address(attempt.stage, reply):
+                report.suppress.append((message.recipient, attempt.describe()))
             return Result(claim, Outcome.FAILED, attempt.describe())
         return Result(claim, Outcome.RETRY, attempt.describe())
 
@@ -277,7 +288,9 @@ class SmtpTransport:
         if failure is not None and failure.code in THROTTLE_CODES:
             self._throttle(f"greeting: {failure}")
         if failure is not None and not self._throttled():
-            log.error("cannot open an SMTP session: %s", failure)
+            if str(failure) != self._last_failure:  # one line per failure, not one per message
+                log.error("cannot open an SMTP session: %s", failure)
+                self._last_failure = str(failure)
             return Result(claim, Outcome.RETRY, f"connect: {failure}")
         return Result(claim, Outcome.REQUEUE, detail, self.throttled_until if self._throttled() else None)
 
@@ -297,6 +310,28 @@ class SmtpTransport:
         if self._wire is not None:
             self._wire.close()
             self._wire = None
+
+
+_ENHANCED = re.compile(r"^5\.(\d{1,3})\.\d{1,3}\b")
+
+
+def about_the_address(stage: str, reply: Reply) -> bool:
+    """Whether a permanent refusal is about the recipient's address (suppress it), not about us or the message.
+
+    Enhanced status codes (RFC 3463) say so when given: 5.1.x addressing and
+    5.2.x mailbox are the address's; 5.7.x (relaying denied, policy) and the
+    rest are ours, and suppressing for them would empty the list in one run.
+    Without one, only an RCPT refusal of 550, 551 or 553 counts.
+    """
+    enhanced = _ENHANCED.match(reply.text)
+    if enhanced:
+        return enhanced.group(1) in ("1", "2")
+    return stage == "rcpt" and reply.code in (550, 551, 553)
+
+
+def _unsafe(address: str) -> bool:
+    """Whether an address would break the SMTP command it goes in (checked on entry too; this is the last guard)."""
+    return any(c in address for c in "\r\n<> ") or not address.isascii()
 
 
 def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:

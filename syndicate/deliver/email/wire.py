@@ -150,6 +150,8 @@ class Session:
             return
         del self.out[:sent]
         self.sent_total += sent
+        if sent:
+            self.last_heard = time.monotonic()  # a long message still going out is progress, not silence
 
     def read(self) -> list[Reply]:
         """Read what arrived and return the complete replies in it (raises ConnectionError at EOF)."""
@@ -187,6 +189,11 @@ class Session:
 
     def on_reply(self, reply: Reply, outcomes: list[Attempt], go_on: Callable[[], bool]) -> None:
         """One reply, matched to the command it answers."""
+        if not self.expect:
+            # Nothing was asked: a server shutting down (421), or one out of step. Either way
+            # this session can no longer be trusted to pair replies with messages.
+            self.alive = False
+            raise ConnectionError(f"unexpected reply {reply}")
         kind, job = self.expect.popleft()
         if kind in ("rset", "empty-dot") or job is None:
             return

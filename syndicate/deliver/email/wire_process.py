@@ -87,8 +87,14 @@ class RemoteWire:
             done += self._child_died()
         return done
 
+    @property
+    def dead(self) -> bool:
+        """Whether the child has stopped (a new wire is needed)."""
+        return self.process.poll() is not None
+
     def _child_died(self) -> list[tuple[int, list[Attempt]]]:
         log.error("the SMTP sending process stopped unexpectedly (exit code %s)", self.process.poll())
+        self.failure = SmtpError("the SMTP sending process stopped")
         lost = [
             (chunk, [Attempt(i, Fate.MAYBE, "dot", None, "the sending process stopped") for i in indexes])
             for chunk, indexes in self.letters.items()

@@ -75,6 +75,16 @@ class WebhookSender:
     def run(self, now: datetime, stop: Stop) -> dict[str, int]:
         """Push what is due, each delivery at most once per run; return how each ended."""
         counts: Counter[str] = Counter()
+        try:
+            self._drain(stop, counts)
+        except Exception:
+            self.outbox.abandon(self.clock())
+            raise
+        finally:
+            self.outbox.release()
+        return dict(counts)
+
+    def _drain(self, stop: Stop, counts: Counter[str]) -> None:
         tried: set[int] = set()
         while not stop():
             claims = self.outbox.claim(CHANNEL, self.claim_size, self.clock())
@@ -87,7 +97,6 @@ class WebhookSender:
             tried.update(c.id for c in fresh)
             for reports in self.deliver(fresh, stop):
                 self._record(reports, counts)
-        return dict(counts)
 
     def deliver(self, claims: Sequence[Claim], stop: Stop) -> Iterator[list[LaneReport]]:
         """Compose, hand off and push ``claims``; yield the reports of lanes as they finish (nothing is recorded)."""
@@ -140,7 +149,10 @@ class WebhookSender:
         """Note the failure; the partner's other pushes wait until the failed one is tried again."""
         report.error = verdict.error
         report.gone = verdict.error if verdict.disable else None
-        later = report.results[-1].retry_at or self.clock() + timedelta(seconds=self.policy.waits[0])
+        failed = report.results[-1]
+        # The rest wait exactly as long as the failed push does, so none of them overtakes it.
+        later = failed.retry_at or self.policy.next_try(failed.claim.attempts, failed.claim.created_at, self.clock())
+        later = later or self.clock() + timedelta(seconds=self.policy.waits[0])
         waiting = f"waiting: the push before it failed ({verdict.error})"
         report.results += [Result(o.claim, Outcome.REQUEUE, waiting, later) for o in rest]
 
