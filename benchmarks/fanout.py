@@ -39,7 +39,8 @@ from smtp_sink import start_sink  # noqa: E402
 
 from syndicate.app import build_app  # noqa: E402
 from syndicate.config import load  # noqa: E402
-from syndicate.deliver.email.transports import Outgoing, SmtpSettings, SmtpTransport, send_all  # noqa: E402
+from syndicate.deliver.email.transports import Outgoing, SmtpTransport, send_all  # noqa: E402
+from syndicate.deliver.email.wire import WireSettings  # noqa: E402
 from syndicate.outbox import Claim  # noqa: E402
 from syndicate.pipeline import build, tick  # noqa: E402
 from syndicate.render.email import MessageTemplate  # noqa: E402
@@ -121,8 +122,8 @@ def ceiling_run(port: int, template: bytes, count: int) -> float:
         | {b"syndicatetox@syndicate.invalid": b"reader@example.org"}
     )
     now = datetime.now(UTC)
-    settings = SmtpSettings("127.0.0.1", port, "none", 30.0, "bench", None, CONNECTIONS, 0.0, BATCH)
-    transport = SmtpTransport(settings, lambda: now, in_process=False)  # as syndicate sends by default
+    settings = WireSettings("127.0.0.1", port, "none", 30.0, "bench", None, CONNECTIONS, 0.0)
+    transport = SmtpTransport(settings, BATCH, lambda: now, in_process=False)  # as syndicate sends by default
     messages = [
         Outgoing(Claim(i, "email", "edition", 1, str(i), 1, now, "t"), "news@imkander.org", "reader@example.org", data)
         for i in range(count)

@@ -133,7 +133,3 @@ class Scan:
     unreadable: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
     complete: bool = True
-
-    def present(self) -> set[str]:
-        """Refs the source still holds; an unreadable one keeps its last good state."""
-        return self.unchanged | self.unreadable | {s.source_ref for s in self.statements}

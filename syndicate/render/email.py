@@ -93,11 +93,6 @@ class MessageTemplate:
         # Text between placeholders never equals a placeholder (the split made it), so .get is exact.
         return b"".join([values.get(part, part) for part in self.parts])
 
-    @property
-    def data(self) -> bytes:
-        """The template as stored."""
-        return b"".join(self.parts)
-
     @cached_property
     def slots(self) -> frozenset[bytes]:
         """The placeholders this template holds."""

@@ -76,11 +76,6 @@ def create_or_get(
     return created
 
 
-def exists_key(conn: Connection, key: str) -> bool:
-    """Whether an edition was planned under ``key``."""
-    return conn.execute(select(editions.c.id).where(editions.c.key == key)).first() is not None
-
-
 def get(conn: Connection, edition_id: int) -> Edition | None:
     """An edition by id."""
     row = conn.execute(select(editions).where(editions.c.id == edition_id)).first()

@@ -63,13 +63,6 @@ def due_embargoes(conn: Connection, now: datetime) -> list[str]:
     return list(conn.scalars(query))
 
 
-def next_embargo(conn: Connection) -> datetime | None:
-    """When the next scheduled statement is due, if any."""
-    query = select(func.min(statements.c.published)).where(statements.c.state == State.SCHEDULED)
-    value: datetime | None = conn.execute(query).scalar()
-    return value
-
-
 def embargo_times(conn: Connection) -> list[datetime]:
     """Every future publication time, for the daemon's one-off jobs."""
     query = select(statements.c.published).where(statements.c.state == State.SCHEDULED).distinct()
@@ -88,11 +81,6 @@ def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Add new statements (rows as made by :func:`row`)."""
     if rows:
         conn.execute(statements.insert(), list(rows))
-
-
-def update(conn: Connection, statement_id: str, values: dict[str, Any]) -> None:
-    """Change a stored statement."""
-    conn.execute(statements.update().where(statements.c.id == statement_id).values(**values))
 
 
 def update_many(conn: Connection, changes: Mapping[str, dict[str, Any]]) -> None:

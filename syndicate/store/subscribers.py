@@ -91,10 +91,20 @@ _RECIPIENTS = select(subscribers.c.id, subscribers.c.email, subscribers.c.status
 
 def add(conn: Connection, new: NewSubscriber, now: datetime) -> int:
     """Insert a subscriber (the address must be new); return its id."""
-    status = Status.ACTIVE if new.confirmed else Status.PENDING
-    values = {
+    return int(conn.execute(insert(subscribers).values(**_row(new, now)).returning(subscribers.c.id)).scalar_one())
+
+
+def add_many(conn: Connection, rows: list[NewSubscriber], now: datetime) -> int:
+    """Insert many new subscribers at once; return how many."""
+    if rows:
+        conn.execute(insert(subscribers), [_row(new, now) for new in rows])
+    return len(rows)
+
+
+def _row(new: NewSubscriber, now: datetime) -> dict[str, Any]:
+    return {
         "email": new.email,
-        "status": status.value,
+        "status": (Status.ACTIVE if new.confirmed else Status.PENDING).value,
         "languages": joined(new.languages),
         "categories": joined(new.categories),
         "frequency": new.frequency.value,
@@ -104,29 +114,6 @@ def add(conn: Connection, new: NewSubscriber, now: datetime) -> int:
         "confirmed_at": now if new.confirmed else None,
         "changed_at": now,
     }
-    return int(conn.execute(insert(subscribers).values(**values).returning(subscribers.c.id)).scalar_one())
-
-
-def add_many(conn: Connection, rows: list[NewSubscriber], now: datetime) -> int:
-    """Insert many new subscribers at once; return how many."""
-    values = [
-        {
-            "email": n.email,
-            "status": (Status.ACTIVE if n.confirmed else Status.PENDING).value,
-            "languages": joined(n.languages),
-            "categories": joined(n.categories),
-            "frequency": n.frequency.value,
-            "consent_at": n.consent_at or now,
-            "consent_method": n.consent_method,
-            "created_at": now,
-            "confirmed_at": now if n.confirmed else None,
-            "changed_at": now,
-        }
-        for n in rows
-    ]
-    if values:
-        conn.execute(insert(subscribers), values)
-    return len(values)
 
 
 def update_preferences(

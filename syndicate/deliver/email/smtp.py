@@ -98,11 +98,6 @@ class SmtpConnection:
                 self.sock = None
                 self._buffer = b""
 
-    @property
-    def is_open(self) -> bool:
-        """Whether the session can take another message."""
-        return self.sock is not None
-
     def _ehlo(self) -> None:
         self._command(f"EHLO {self.helo}")
         reply = self._read_reply(keep_lines=True)

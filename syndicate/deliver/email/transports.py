@@ -31,8 +31,8 @@ from typing import Protocol
 
 from syndicate.config import Config
 from syndicate.deliver.email.smtp import Reply, SmtpConnection
-from syndicate.deliver.email.wire import Attempt, Fate, Letter, RateLimit, Session, Wire
-from syndicate.deliver.email.wire_process import RemoteWire, WireSettings
+from syndicate.deliver.email.wire import Attempt, Fate, Letter, Wire, WireSettings, session_opener
+from syndicate.deliver.email.wire_process import RemoteWire
 from syndicate.outbox import Claim, Outcome, Result
 from syndicate.render.writer import write_atomic
 
@@ -146,21 +146,6 @@ class FileTransport:
         """Nothing to release."""
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    """How to reach the mail server."""
-
-    host: str
-    port: int
-    security: str
-    timeout: float
-    helo: str
-    credentials: tuple[str, str] | None
-    connections: int
-    rate: float
-    chunk: int
-
-
 class SmtpTransport:
     """Sends over up to ``connections`` pipelining SMTP sessions, reused for many messages.
 
@@ -169,11 +154,12 @@ class SmtpTransport:
     Chunks are handed off just before they go to the wire, a few ahead of need.
     """
 
-    def __init__(self, settings: SmtpSettings, clock: Callable[[], datetime], *, in_process: bool = True,
+    def __init__(self, settings: WireSettings, chunk: int, clock: Callable[[], datetime], *, in_process: bool = True,
                  connect: Callable[[], SmtpConnection] | None = None) -> None:  # fmt: skip
         self.settings = settings
+        self.chunk = chunk
         self.clock = clock
-        self.connect = connect or self._connect
+        self.connect = connect
         self.in_process = in_process
         self._wire: Wire | RemoteWire | None = None
         self.queue: deque[tuple[Sequence[Outgoing], Handoff]] = deque()
@@ -193,30 +179,16 @@ class SmtpTransport:
         if isinstance(self._wire, RemoteWire) and self._wire.dead and not self._wire.busy():
             self._wire.close()  # it died: what it held came back as unknown; a fresh one takes over
             self._wire = None
-        if self._wire is None:
-            self._wire = self._in_process_wire() if self.in_process else RemoteWire(self._remote_settings())
+        if self._wire is None and self.in_process:
+            self._wire = Wire(session_opener(self.settings, self.connect), self.settings.connections)
+        elif self._wire is None:
+            self._wire = RemoteWire(self.settings)
         return self._wire
-
-    def _in_process_wire(self) -> Wire:
-        pace = RateLimit(self.settings.rate).reserve if self.settings.rate > 0 else None
-        return Wire(lambda: Session(self.connect(), self.settings.timeout, pace), self.settings.connections)
-
-    def _remote_settings(self) -> WireSettings:
-        s = self.settings
-        return WireSettings(s.host, s.port, s.security, s.timeout, s.helo, s.credentials, s.connections, s.rate)
-
-    def _connect(self) -> SmtpConnection:
-        s = self.settings
-        connection = SmtpConnection(
-            s.host, s.port, security=s.security, timeout=s.timeout, helo=s.helo, credentials=s.credentials
-        )
-        connection.open()
-        return connection
 
     def feed(self, messages: Sequence[Outgoing], handoff: Handoff) -> None:
         """Queue messages in chunks; each is handed off just before it goes to the wire."""
-        for start in range(0, len(messages), self.settings.chunk):
-            self.queue.append((messages[start : start + self.settings.chunk], handoff))
+        for start in range(0, len(messages), self.chunk):
+            self.queue.append((messages[start : start + self.chunk], handoff))
 
     def wants_more(self) -> bool:
         """Whether the wire would run dry before more is fed."""
@@ -345,8 +317,8 @@ def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:
         user = config.secret("email.smtp.username_env", smtp.username_env)
         password = config.secret("email.smtp.password_env", smtp.password_env) if smtp.password_env else ""
         credentials = (user, password)
-    settings = SmtpSettings(
+    settings = WireSettings(
         smtp.host, smtp.port, smtp.security, smtp.timeout_seconds, smtp.helo or config.site.host,
-        credentials, smtp.connections, smtp.rate, email.batch,
+        credentials, smtp.connections, smtp.rate,
     )  # fmt: skip
-    return SmtpTransport(settings, clock, in_process=not smtp.sending_process)
+    return SmtpTransport(settings, email.batch, clock, in_process=not smtp.sending_process)

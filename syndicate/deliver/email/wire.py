@@ -303,6 +303,39 @@ class RateLimit:
         return slot
 
 
+@dataclass(frozen=True)
+class WireSettings:
+    """How to reach the mail server and how hard to press it (plain values: they cross to a sending process)."""
+
+    host: str
+    port: int
+    security: str
+    timeout: float
+    helo: str
+    credentials: tuple[str, str] | None
+    connections: int
+    rate: float
+
+
+def session_opener(
+    settings: WireSettings, connect: Callable[[], SmtpConnection] | None = None
+) -> Callable[[], Session]:
+    """Opens sessions that share one rate limit."""
+    pace = RateLimit(settings.rate).reserve if settings.rate > 0 else None
+
+    def open_session() -> Session:
+        if connect is not None:
+            return Session(connect(), settings.timeout, pace)
+        connection = SmtpConnection(
+            settings.host, settings.port, security=settings.security, timeout=settings.timeout,
+            helo=settings.helo, credentials=settings.credentials,
+        )  # fmt: skip
+        connection.open()
+        return Session(connection, settings.timeout, pace)
+
+    return open_session
+
+
 def _wait(sessions: list[Session], ceiling: float) -> float:
     """How long the selector may sleep: until a rate-limited letter's slot, at most ``ceiling``."""
     now = time.monotonic()

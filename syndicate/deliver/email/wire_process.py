@@ -18,28 +18,13 @@ import logging
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
-from syndicate.deliver.email.smtp import SmtpConnection, SmtpError
-from syndicate.deliver.email.wire import Attempt, Fate, Letter, RateLimit, Session, Wire
+from syndicate.deliver.email.smtp import SmtpError
+from syndicate.deliver.email.wire import Attempt, Fate, Letter, Wire, WireSettings, session_opener
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WireSettings:
-    """What the child needs to open sessions (plain values: they cross the pipe)."""
-
-    host: str
-    port: int
-    security: str
-    timeout: float
-    helo: str
-    credentials: tuple[str, str] | None
-    connections: int
-    rate: float
 
 
 class RemoteWire:
@@ -117,7 +102,7 @@ class RemoteWire:
 def serve(pipe: Connection) -> None:
     """The child: run the wire until told to close, or until the parent is gone."""
     settings: WireSettings = pipe.recv()
-    wire = Wire(_sessions(settings), settings.connections)
+    wire = Wire(session_opener(settings), settings.connections)
     wire.watch(pipe)
     going = True
     try:
@@ -138,21 +123,6 @@ def serve(pipe: Connection) -> None:
         return  # the parent is gone: nothing is owed to anyone
     finally:
         wire.close()
-
-
-def _sessions(settings: WireSettings) -> Callable[[], Session]:
-    """Opens sessions that share one rate limit."""
-    pace = RateLimit(settings.rate).reserve if settings.rate > 0 else None
-
-    def open_session() -> Session:
-        connection = SmtpConnection(
-            settings.host, settings.port, security=settings.security, timeout=settings.timeout,
-            helo=settings.helo, credentials=settings.credentials,
-        )  # fmt: skip
-        connection.open()
-        return Session(connection, settings.timeout, pace)
-
-    return open_session
 
 
 if __name__ == "__main__":
