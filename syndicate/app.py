@@ -15,7 +15,8 @@ import requests
 
 from syndicate import __version__
 from syndicate.config import Config
-from syndicate.deliver.email.compose import Composer, Signer
+from syndicate.deliver.email.compose import Composer
+from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.sender import EmailSender
 from syndicate.deliver.email.transports import make_transport
 from syndicate.deliver.reaper import Reaper
@@ -120,9 +121,10 @@ def build_app(config: Config, clock: Clock = utc_now, session: requests.Session 
     app = App(
         config, db, make_source(config, session), feeds, Pinger(db, session), session, outbox, secrets, email, clock
     )
-    signer = Signer(config.email.dkim) if config.email.dkim.enabled else None
+    signer = Signer.from_settings(config.email.dkim) if config.email.dkim.enabled else None
     composer = Composer(db, secrets, config.sender[1], signer)
-    claim = config.email.batch * (config.email.smtp.connections if config.email.transport == "smtp" else 1)
+    # One chunk per claim: the sender tops the wire up often, between short stretches of composing.
+    claim = config.email.batch
     pushes = PushComposer(config, db, PartnerRenderer(config, entries.attribution_html, entries.attribution_text))
     app.stages = [
         EditionPlanner(config, db, email),

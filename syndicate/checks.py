@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from syndicate.config import Config
-from syndicate.deliver.email.compose import Signer
+from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.webhooks import SecretError
 from syndicate.deliver.webhooks.signing import signer_for
 from syndicate.errors import ConfigError, SourceError
@@ -53,7 +53,7 @@ def _settings(config: Config, where: str) -> list[Problem]:
             problems.append(Problem(where, f"partner {partner.name}: {exc}"))
     if config.email.dkim.enabled:
         try:
-            Signer(config.email.dkim)
+            Signer.from_settings(config.email.dkim)
         except ConfigError as exc:
             problems.append(Problem(where, str(exc)))
     smtp = config.email.smtp

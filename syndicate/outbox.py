@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, and_, bindparam, case, func, select, update
 from sqlalchemy.engine import Connection
@@ -72,8 +72,7 @@ class RetryPolicy:
         return retry_at
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """A delivery this process holds under a lease."""
 
     id: int
@@ -82,8 +81,9 @@ class Claim:
     source_id: int
     target: str
     attempts: int
-    created_at: datetime
+    created_at: datetime | None  # None when claimed without it (mail): loaded if a retry needs it
     token: str
+    also: tuple[Any, ...] = ()  # what the claimer asked to read with it (a recipient's address, say)
 
 
 class Outcome(enum.StrEnum):
@@ -97,8 +97,7 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """The end of one attempt at one claimed delivery."""
 
     claim: Claim
@@ -120,8 +119,16 @@ class Outbox:
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def claim(self, channel: str, limit: int, now: datetime) -> list[Claim]:
-        """Take up to ``limit`` due deliveries of ``channel`` under a new lease."""
+    def claim(
+        self, channel: str, limit: int, now: datetime, *, with_created: bool = True, also: Sequence[Any] = ()
+    ) -> list[Claim]:
+        """Take up to ``limit`` due deliveries of ``channel`` under a new lease.
+
+        ``with_created=False`` leaves out when each was planned, which only a
+        retry needs (reading dates back is a large part of a claim's cost).
+        ``also`` are more columns (correlated subqueries) read in the same
+        statement, returned in each claim's ``also``.
+        """
         token = str(uuid.uuid4())
         due = (
             select(deliveries.c.id)
@@ -142,13 +149,14 @@ class Outbox:
             "handoff_at": None,
         }
         taken = update(deliveries).where(deliveries.c.id.in_(due.scalar_subquery())).values(**values)
-        returned = taken.returning(
-            *(deliveries.c[c] for c in ("id", "source_kind", "source_id", "target", "attempts", "created_at"))
-        )
+        names = ("id", "source_kind", "source_id", "target", "attempts") + (("created_at",) if with_created else ())
+        columns = [deliveries.c[name] for name in names] + list(also)
         with self.db.write() as conn:
-            rows = conn.execute(returned).all()
+            rows = conn.execute(taken.returning(*columns)).all()
+        tail = len(names)
         claims = [
-            Claim(r.id, channel, r.source_kind, r.source_id, r.target, r.attempts, r.created_at, token) for r in rows
+            Claim(r[0], channel, r[1], r[2], r[3], r[4], r[5] if with_created else None, token, tuple(r[tail:]))
+            for r in rows
         ]
         if claims:
             with self._lock:
@@ -175,7 +183,7 @@ class Outbox:
         Deliveries sent (nearly all of them) are closed with one statement per
         lease token; every other outcome row by row.
         """
-        results = list(results)
+        results = self._dated(list(results))
         self._settled(results)
         sent = [r.claim for r in results if r.outcome == Outcome.SENT]
         rows = [self._row(result, now) for result in results if result.outcome != Outcome.SENT]
@@ -209,7 +217,8 @@ class Outbox:
         due, uncount = now, 0
         finished: datetime | None = now
         if result.outcome == Outcome.RETRY:
-            retry_at = result.retry_at or self.policies[claim.channel].next_try(claim.attempts, claim.created_at, now)
+            planned = claim.created_at or now
+            retry_at = result.retry_at or self.policies[claim.channel].next_try(claim.attempts, planned, now)
             if retry_at is None:
                 log.warning("delivery %d failed for good after %d attempts: %s", claim.id, claim.attempts, result.error)
                 state = DeliveryState.FAILED
@@ -230,6 +239,20 @@ class Outbox:
             # A delivery going back to pending starts its next attempt with no hand-off.
             "b_keep_handoff": state != DeliveryState.PENDING,
         }
+
+    def _dated(self, results: list[Result]) -> list[Result]:
+        """Retries of claims made without their planning time get it now (a retry's give-up needs it)."""
+        missing = [r.claim.id for r in results if r.outcome == Outcome.RETRY and r.claim.created_at is None]
+        if not missing:
+            return results
+        with self.db.read() as conn:
+            planned = dict(
+                conn.execute(select(deliveries.c.id, deliveries.c.created_at).where(deliveries.c.id.in_(missing))).all()
+            )
+        return [
+            r._replace(claim=r.claim._replace(created_at=planned.get(r.claim.id))) if r.claim.id in planned else r
+            for r in results
+        ]
 
     def _settled(self, results: list[Result]) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ import email
 import hashlib
 import re
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -88,7 +89,7 @@ class MessageTemplate:
         """Cut stored message bytes at their placeholders."""
         return cls(tuple(_SLOTS.split(data)))
 
-    def fill(self, values: dict[bytes, bytes]) -> bytes:
+    def fill(self, values: Mapping[bytes, bytes]) -> bytes:
         """The message for one recipient: every placeholder replaced by its value."""
         # Text between placeholders never equals a placeholder (the split made it), so .get is exact.
         return b"".join([values.get(part, part) for part in self.parts])

@@ -140,6 +140,7 @@ def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     _write_ahead_log(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA cache_size=-16384")  # 16 MiB: the hot end of a large outbox stays in memory
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -12,11 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 
-import dkim
-
-from syndicate.config import DkimConfig
+from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.transports import Outgoing
-from syndicate.errors import ConfigError
 from syndicate.outbox import Claim, Outcome, Result
 from syndicate.render.email import CONFIRM, DATE, MESSAGE_ID, PREFERENCES, TO, UNSUBSCRIBE, MessageTemplate
 from syndicate.store import editions as edition_store
@@ -24,42 +21,6 @@ from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import Database
 from syndicate.subscribers import Status
 from syndicate.tokens import Secrets, confirm_expiry
-
-SIGNED_HEADERS = (
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "List-Id",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-    "MIME-Version",
-    "Content-Type",
-)
-
-
-class Signer:
-    """DKIM-signs a finished message; the signature covers both unsubscribe headers."""
-
-    def __init__(self, settings: DkimConfig) -> None:
-        assert settings.key_file is not None
-        self.selector = settings.selector.encode()
-        self.domain = settings.domain.encode()
-        try:
-            self.key = settings.key_file.read_bytes()
-            # A key that cannot sign is found now, not at the first message of a send.
-            self.sign(b"From: check@" + self.domain + b"\r\n\r\n")
-        except OSError as exc:
-            raise ConfigError("email.dkim.key_file", f"cannot read {settings.key_file}: {exc.strerror}") from exc
-        except dkim.DKIMException as exc:
-            raise ConfigError("email.dkim.key_file", f"{settings.key_file} is not a usable private key: {exc}") from exc
-
-    def sign(self, message: bytes) -> bytes:
-        """``message`` with a DKIM-Signature header in front."""
-        headers = [h.encode() for h in SIGNED_HEADERS]
-        signature: bytes = dkim.sign(message, self.selector, self.domain, self.key, include_headers=headers)
-        return signature + message
 
 
 @dataclass
@@ -80,18 +41,21 @@ class Composer:
                 edition = edition_store.get(conn, edition_id)
                 if edition is not None:
                     self._templates[edition_id] = (edition.kind, MessageTemplate.from_bytes(edition.message))
-            people = subscriber_store.recipients(conn, sorted({int(c.target) for c in claims}))
+            missing = sorted({int(c.target) for c in claims if not c.also})
+            people = subscriber_store.recipients(conn, missing) if missing else {}
         messages: list[Outgoing] = []
         cancelled: list[Result] = []
         for claim in claims:
-            recipient = people.get(int(claim.target))
+            recipient = (
+                (claim.also[0], claim.also[1]) if claim.also and claim.also[0] else people.get(int(claim.target))
+            )
             reason = self._reason_not_to_send(claim, recipient)
             if reason or recipient is None:
                 cancelled.append(Result(claim, Outcome.CANCELLED, reason or "subscriber removed"))
                 continue
             template = self._templates[claim.source_id][1]
-            data = self.personalise(template, f"syndicate.{claim.id}", int(claim.target), recipient[0], now)
-            messages.append(Outgoing(claim, self.sender, recipient[0], data))
+            values = self.values(template, f"syndicate.{claim.id}", int(claim.target), recipient[0], now)
+            messages.append(Outgoing(claim, self.sender, recipient[0], template, values, self.signer))
         return messages, cancelled
 
     def forget(self) -> None:
@@ -119,11 +83,18 @@ class Composer:
         self, template: MessageTemplate, message_id: str, subscriber_id: int, email: str, now: datetime
     ) -> bytes:
         """The finished message for one recipient: address, Message-ID, signed links, DKIM."""
+        values = self.values(template, message_id, subscriber_id, email, now)
+        data = template.fill(values)
+        return self.signer.sign(data) if self.signer is not None else data
+
+    def values(
+        self, template: MessageTemplate, message_id: str, subscriber_id: int, email: str, now: datetime
+    ) -> dict[bytes, bytes]:
+        """What is one recipient's own in a message: address, Message-ID, date, signed links."""
         values = {TO: email.encode(), MESSAGE_ID: message_id.encode(), DATE: self._date(now)}
         slots = template.slots
         if UNSUBSCRIBE in slots or PREFERENCES in slots:
             values[UNSUBSCRIBE] = values[PREFERENCES] = self.secrets.sign("unsubscribe", subscriber_id, email).encode()
         if CONFIRM in slots:
             values[CONFIRM] = self.secrets.sign("confirm", subscriber_id, email, confirm_expiry(now)).encode()
-        data = template.fill(values)
-        return self.signer.sign(data) if self.signer is not None else data
+        return values

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from syndicate.app import App
-from syndicate.deliver.email.compose import Composer, Signer
+from syndicate.deliver.email.compose import Composer
+from syndicate.deliver.email.dkim import Signer
 from syndicate.errors import SyndicateError
 from syndicate.plan.editions import edition_key
 from syndicate.render.email import MessageTemplate
@@ -28,7 +29,7 @@ def preview(app: App, statement_id: str, digest: str | None = None, to: str | No
     else:
         # The edition's own key: the message is the one its subscribers get, boundary and all.
         rendered = app.email.statement(revision, edition_key(revision, app.config.email.resend_updates), now)
-    signer = Signer(app.config.email.dkim) if app.config.email.dkim.enabled else None
+    signer = Signer.from_settings(app.config.email.dkim) if app.config.email.dkim.enabled else None
     composer = Composer(app.db, app.secrets, app.config.sender[1], signer)
     subscriber_id = subscriber.id if subscriber else 0
     return composer.personalise(

@@ -23,17 +23,19 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from syndicate.config import Config
+from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.smtp import Reply, SmtpConnection
 from syndicate.deliver.email.wire import Attempt, Fate, Letter, Wire, WireSettings, session_opener
 from syndicate.deliver.email.wire_process import RemoteWire
 from syndicate.outbox import Claim, Outcome, Result
+from syndicate.render.email import MessageTemplate
 from syndicate.render.writer import write_atomic
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,21 @@ THROTTLE_CODES = (421, 454)
 THROTTLE_WAITS = (60, 300, 900, 1800, 3600)
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One composed message for one claimed delivery."""
+class Outgoing(NamedTuple):
+    """One message for one claimed delivery: its edition, rendered once, and what is this recipient's own."""
 
     claim: Claim
     sender: str
     recipient: str
-    data: bytes
+    template: MessageTemplate
+    values: Mapping[bytes, bytes] = {}
+    signer: Signer | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The finished message: filled in, and signed when DKIM is on."""
+        data = self.template.fill(self.values)
+        return self.signer.sign(data) if self.signer is not None else data
 
 
 @dataclass
@@ -166,9 +175,10 @@ class SmtpTransport:
         self.on_wire: set[int] = set()  # chunks on the wire, by the number of their last letter
         self.letters: dict[int, Outgoing] = {}
         self.serial = 0
-        # Chunks handed off at once: one per session and one spare, so a session never waits for the
-        # next (a crash leaves at most these unknown).
-        self.depth = settings.connections + 1
+        self.templates: dict[int, tuple[int, MessageTemplate]] = {}
+        # Chunks handed off at once: one per session and one waiting for each, so no session waits
+        # while this process composes the next (a crash leaves at most these unknown).
+        self.depth = 2 * settings.connections
         self.throttled_until: datetime | None = None
         self.throttles = 0
         self._last_failure = ""
@@ -179,8 +189,10 @@ class SmtpTransport:
         if isinstance(self._wire, RemoteWire) and self._wire.dead and not self._wire.busy():
             self._wire.close()  # it died: what it held came back as unknown; a fresh one takes over
             self._wire = None
+            self.templates.clear()
         if self._wire is None and self.in_process:
-            self._wire = Wire(session_opener(self.settings, self.connect), self.settings.connections)
+            signer = Signer(*self.settings.dkim) if self.settings.dkim else None
+            self._wire = Wire(session_opener(self.settings, self.connect), self.settings.connections, signer)
         elif self._wire is None:
             self._wire = RemoteWire(self.settings)
         return self._wire
@@ -213,12 +225,20 @@ class SmtpTransport:
         if self.on_wire:
             for number, attempts in wire.pump(going, wait):
                 self.on_wire.discard(number)
-                report.results += [self._result(self.letters.pop(a.index), a, report) for a in attempts]
+                report.results += [self._result(self.letters.pop(a.number), a, report) for a in attempts]
         report.throttled_until = self.throttled_until if self._throttled() else None
         return report
 
+    def _template(self, template: MessageTemplate) -> int:
+        """The wire's key for an edition's template, sending it there the first time it is used."""
+        known = self.templates.get(id(template))
+        if known is None:
+            known = self.templates[id(template)] = (len(self.templates) + 1, template)  # holds it: ids stay unique
+            self.wire.add_template(known[0], template.parts)
+        return known[0]
+
     def _submit(self, chunk: Sequence[Outgoing], handoff: Handoff, report: SendReport) -> None:
-        malformed = [m for m in chunk if _unsafe(m.sender) or _unsafe(m.recipient)]
+        malformed = [m for m in chunk if _unsafe(m.recipient)]  # the sender is the config's, checked there
         report.results += [
             Result(m.claim, Outcome.FAILED, f"address {m.recipient!r} cannot go in an SMTP command") for m in malformed
         ]
@@ -229,7 +249,10 @@ class SmtpTransport:
             if message.claim.id in held:
                 self.serial += 1  # letters are numbered across chunks: the wire reports by number
                 self.letters[self.serial] = message
-                letters.append(Letter(self.serial, message.sender, message.recipient, message.data))
+                values = tuple(message.values.items())
+                letters.append(
+                    Letter(self.serial, message.sender, message.recipient, self._template(message.template), values)
+                )
         if letters:
             self.on_wire.add(self.serial)
             self.wire.submit(self.serial, letters)
@@ -301,9 +324,12 @@ def about_the_address(stage: str, reply: Reply) -> bool:
     return stage == "rcpt" and reply.code in (550, 551, 553)
 
 
+_UNSAFE = re.compile(r"[\r\n<> ]")
+
+
 def _unsafe(address: str) -> bool:
     """Whether an address would break the SMTP command it goes in (checked on entry too; this is the last guard)."""
-    return any(c in address for c in "\r\n<> ") or not address.isascii()
+    return not address.isascii() or _UNSAFE.search(address) is not None
 
 
 def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:
@@ -317,8 +343,9 @@ def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:
         user = config.secret("email.smtp.username_env", smtp.username_env)
         password = config.secret("email.smtp.password_env", smtp.password_env) if smtp.password_env else ""
         credentials = (user, password)
+    signer = Signer.from_settings(email.dkim).settings if email.dkim.enabled else None
     settings = WireSettings(
         smtp.host, smtp.port, smtp.security, smtp.timeout_seconds, smtp.helo or config.site.host,
-        credentials, smtp.connections, smtp.rate,
+        credentials, smtp.connections, smtp.rate, signer,
     )  # fmt: skip
     return SmtpTransport(settings, email.batch, clock, in_process=not smtp.sending_process)

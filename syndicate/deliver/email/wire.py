@@ -24,10 +24,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
+from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.smtp import CRLF, Reply, SmtpConnection, SmtpError
-from syndicate.render.email import seven_bit
+from syndicate.render.email import MessageTemplate, seven_bit
 
 
 def dot_stuff(data: bytes) -> bytes:
@@ -49,11 +50,10 @@ class Fate(Enum):
     UNTRIED = "untried"  # never started
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """The end of one message on the wire: its fate, the stage, the reply (if any) and why."""
 
-    index: int
+    number: int
     fate: Fate
     stage: str
     reply: Reply | None = None
@@ -65,14 +65,14 @@ class Attempt:
         return f"{self.stage}: {said}"
 
 
-@dataclass(frozen=True)
-class Letter:
-    """One message to send: index (the caller's), envelope and bytes (CRLF line ends)."""
+class Letter(NamedTuple):
+    """One message to send: its number, envelope, edition (a template the wire holds) and personal values."""
 
-    index: int
+    number: int
     sender: str
     recipient: str
-    data: bytes
+    template: int
+    values: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass
@@ -106,6 +106,7 @@ class Session:
         self.last_heard = time.monotonic()
         self.not_before = 0.0
         self.slot_booked = False
+        self.press: Callable[[Letter], bytes] | None = None  # finishes a letter's bytes; set by the wire
 
     # -- what the Wire asks --
 
@@ -199,7 +200,7 @@ class Session:
             return
         if kind == "dot":
             fate = Fate.DELIVERED if reply.ok else Fate.REFUSED
-            outcomes.append(Attempt(job.letter.index, fate, "dot", reply))
+            outcomes.append(Attempt(job.letter.number, fate, "dot", reply))
             if reply.code == 421:
                 self.alive = False
             return
@@ -227,7 +228,7 @@ class Session:
             self._queue_output(b"." + CRLF)  # DATA opened although the envelope failed: close it empty
             self.expect.append(("empty-dot", None))
         stage = ("mail", "rcpt", "data")[replies.index(refusal)] if refusal else "data"
-        outcomes.append(Attempt(job.letter.index, Fate.REFUSED, stage, refusal or replies[-1]))
+        outcomes.append(Attempt(job.letter.number, Fate.REFUSED, stage, refusal or replies[-1]))
         self.dirty = True
         if any(r.code == 421 for r in replies):
             self.alive = False
@@ -235,7 +236,8 @@ class Session:
             self._maybe_next(time.monotonic())
 
     def _text(self, job: _Job, go_on: Callable[[], bool]) -> None:
-        data = job.letter.data
+        assert self.press is not None, "a session sends only for a wire"
+        data = self.press(job.letter)
         if not self.eight_bit and not data.isascii():
             data = seven_bit(data)  # an old server without 8BITMIME: re-encode (a DKIM signature would not survive)
         stuffed = dot_stuff(data)
@@ -269,22 +271,22 @@ class Session:
         self.alive = False
         seen: set[int] = set()
         for kind, job in self.expect:
-            if job is None or job.letter.index in seen:
+            if job is None or job.letter.number in seen:
                 continue
-            seen.add(job.letter.index)
+            seen.add(job.letter.number)
             refusal = next((r for r in job.envelope_replies if not (r.ok or r.code == 354)), None)
             if refusal is not None:  # refused (421 and hung up, say) before it could be sent
                 stage = ("mail", "rcpt", "data")[job.envelope_replies.index(refusal)]
-                outcomes.append(Attempt(job.letter.index, Fate.REFUSED, stage, refusal))
+                outcomes.append(Attempt(job.letter.number, Fate.REFUSED, stage, refusal))
             elif kind == "dot" and self.sent_total >= job.dot_ends_at:
-                outcomes.append(Attempt(job.letter.index, Fate.MAYBE, "dot", None, f"{reason} after the final dot"))
+                outcomes.append(Attempt(job.letter.number, Fate.MAYBE, "dot", None, f"{reason} after the final dot"))
             else:
                 stage = "text" if kind == "dot" else kind
                 outcomes.append(
-                    Attempt(job.letter.index, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
+                    Attempt(job.letter.number, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
                 )
         self.expect.clear()
-        outcomes.extend(Attempt(letter.index, Fate.UNTRIED, "", None, reason) for letter in self.queue)
+        outcomes.extend(Attempt(letter.number, Fate.UNTRIED, "", None, reason) for letter in self.queue)
         self.queue.clear()
         self.connection.abort()
 
@@ -315,6 +317,7 @@ class WireSettings:
     credentials: tuple[str, str] | None
     connections: int
     rate: float
+    dkim: tuple[str, str, bytes] | None = None  # selector, domain, key: the wire signs what it finishes
 
 
 def session_opener(
@@ -351,9 +354,11 @@ class Wire:
     the chunk it came in.
     """
 
-    def __init__(self, open_session: Callable[[], Session], limit: int) -> None:
+    def __init__(self, open_session: Callable[[], Session], limit: int, signer: Signer | None = None) -> None:
         self.open_session = open_session
         self.limit = limit
+        self.signer = signer
+        self.templates: dict[int, MessageTemplate] = {}
         self.idle: list[Session] = []
         self.active: list[Session] = []
         self.waiting: deque[tuple[int, list[Letter]]] = deque()
@@ -364,10 +369,19 @@ class Wire:
         self.fates: dict[int, list[Attempt]] = {}
         self.failure: SmtpError | None = None  # why the last session could not be opened
 
+    def add_template(self, key: int, parts: tuple[bytes, ...]) -> None:
+        """Keep an edition's template: letters name it by ``key`` and bring only their own values."""
+        self.templates[key] = MessageTemplate(parts)
+
+    def press(self, letter: Letter) -> bytes:
+        """A letter's finished bytes: its edition filled in with its values, and signed when DKIM is on."""
+        data = self.templates[letter.template].fill(dict(letter.values))
+        return self.signer.sign(data) if self.signer is not None else data
+
     def submit(self, chunk: int, letters: Sequence[Letter]) -> None:
         """Queue a chunk (already handed off) for the next free session."""
         for letter in letters:
-            self.chunk_of[letter.index] = chunk
+            self.chunk_of[letter.number] = chunk
         self.left[chunk] = len(letters)
         self.fates[chunk] = []
         self.waiting.append((chunk, list(letters)))
@@ -396,7 +410,7 @@ class Wire:
     def _finished(self, outcomes: list[Attempt]) -> list[tuple[int, list[Attempt]]]:
         done = []
         for attempt in outcomes:
-            chunk = self.chunk_of.pop(attempt.index)
+            chunk = self.chunk_of.pop(attempt.number)
             self.fates[chunk].append(attempt)
             self.left[chunk] -= 1
             if not self.left[chunk]:
@@ -418,6 +432,7 @@ class Wire:
                 return
             self.failure = None
             _, letters = self.waiting.popleft()
+            session.press = self.press
             session.queue.extend(letters)
             session.start(time.monotonic())
             self.active.append(session)
@@ -427,7 +442,7 @@ class Wire:
     def _give_back(self, reason: str, outcomes: list[Attempt]) -> None:
         while self.waiting:
             _, letters = self.waiting.popleft()
-            outcomes.extend(Attempt(letter.index, Fate.UNTRIED, "", None, reason) for letter in letters)
+            outcomes.extend(Attempt(letter.number, Fate.UNTRIED, "", None, reason) for letter in letters)
 
     def _turn(self, going: bool, outcomes: list[Attempt], timeout: float) -> None:
         go_on = (lambda: True) if going else (lambda: False)

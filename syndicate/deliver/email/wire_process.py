@@ -21,7 +21,8 @@ import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
-from syndicate.deliver.email.smtp import SmtpError
+from syndicate.deliver.email.dkim import Signer
+from syndicate.deliver.email.smtp import Reply, SmtpError
 from syndicate.deliver.email.wire import Attempt, Fate, Letter, Wire, WireSettings, session_opener
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,14 @@ class RemoteWire:
 
     def submit(self, chunk: int, letters: Sequence[Letter]) -> None:
         """Send a chunk down to the child."""
-        self.letters[chunk] = [letter.index for letter in letters]
-        self.pipe.send(("chunk", chunk, list(letters)))
+        self.letters[chunk] = [letter.number for letter in letters]
+        # Plain tuples cross the pipe: pickling them costs a fraction of pickling dataclasses; and
+        # each letter brings only its own values: its edition crossed once (add_template).
+        self.pipe.send(("chunk", chunk, [(x.number, x.sender, x.recipient, x.template, x.values) for x in letters]))
+
+    def add_template(self, key: int, parts: tuple[bytes, ...]) -> None:
+        """Send an edition's template to the child, once."""
+        self.pipe.send(("template", key, parts))
 
     def busy(self) -> bool:
         """Whether a chunk sent down has not come back."""
@@ -67,7 +74,7 @@ class RemoteWire:
                 self.failure = SmtpError(failure[0], failure[1]) if failure else None
                 for chunk, attempts in payload:
                     self.letters.pop(chunk, None)
-                    done.append((chunk, attempts))
+                    done.append((chunk, [_attempt(*fields) for fields in attempts]))
         except (EOFError, OSError):
             done += self._child_died()
         return done
@@ -102,7 +109,7 @@ class RemoteWire:
 def serve(pipe: Connection) -> None:
     """The child: run the wire until told to close, or until the parent is gone."""
     settings: WireSettings = pipe.recv()
-    wire = Wire(session_opener(settings), settings.connections)
+    wire = Wire(session_opener(settings), settings.connections, Signer(*settings.dkim) if settings.dkim else None)
     wire.watch(pipe)
     going = True
     try:
@@ -114,15 +121,34 @@ def serve(pipe: Connection) -> None:
                 if kind == "going":
                     going = args[0]
                 elif kind == "chunk":
-                    wire.submit(args[0], args[1])
+                    wire.submit(args[0], [Letter(*fields) for fields in args[1]])
+                elif kind == "template":
+                    wire.add_template(args[0], args[1])
             done = wire.pump(going, timeout=0.05)
             if done:
                 failure = (str(wire.failure), wire.failure.code) if wire.failure else None
-                pipe.send(("done", done, failure))
+                pipe.send(("done", [(chunk, [_fields(a) for a in attempts]) for chunk, attempts in done], failure))
     except (EOFError, OSError, KeyboardInterrupt):
         return  # the parent is gone: nothing is owed to anyone
     finally:
         wire.close()
+
+
+def _fields(attempt: Attempt) -> tuple[int, str, str, int | None, str, str]:
+    """An attempt as plain values for the pipe (unpickling dataclasses costs the parent dear)."""
+    reply = attempt.reply
+    return (
+        attempt.number,
+        attempt.fate.value,
+        attempt.stage,
+        reply.code if reply else None,
+        reply.text if reply else "",
+        attempt.detail,
+    )
+
+
+def _attempt(index: int, fate: str, stage: str, code: int | None, text: str, detail: str) -> Attempt:
+    return Attempt(index, Fate(fate), stage, Reply(code, text) if code is not None else None, detail)
 
 
 if __name__ == "__main__":

@@ -151,7 +151,8 @@ class WebhookSender:
         report.gone = verdict.error if verdict.disable else None
         failed = report.results[-1]
         # The rest wait exactly as long as the failed push does, so none of them overtakes it.
-        later = failed.retry_at or self.policy.next_try(failed.claim.attempts, failed.claim.created_at, self.clock())
+        planned = failed.claim.created_at or self.clock()
+        later = failed.retry_at or self.policy.next_try(failed.claim.attempts, planned, self.clock())
         later = later or self.clock() + timedelta(seconds=self.policy.waits[0])
         waiting = f"waiting: the push before it failed ({verdict.error})"
         report.results += [Result(o.claim, Outcome.REQUEUE, waiting, later) for o in rest]
@@ -172,7 +173,10 @@ class WebhookSender:
 
     def _result(self, claim: Claim, verdict: Verdict) -> Result:
         retry_at = verdict.retry_at
-        if retry_at is not None and self.policy.next_try(claim.attempts, claim.created_at, self.clock()) is None:
+        if (
+            retry_at is not None
+            and self.policy.next_try(claim.attempts, claim.created_at or self.clock(), self.clock()) is None
+        ):
             retry_at = None  # Retry-After or not, the schedule is used up: the outbox fails it
         return Result(claim, verdict.outcome, verdict.error, retry_at)
 

@@ -72,6 +72,7 @@ def webhook_id(claim: Claim) -> str:
     The delivery's id makes it traceable; its creation time keeps it unique
     even if the database is ever started afresh and ids count from 1 again.
     """
+    assert claim.created_at is not None, "webhook claims carry their planning time"
     digest = hashlib.sha256(f"{claim.id}/{claim.created_at.isoformat()}".encode()).hexdigest()
     return f"msg_{claim.id}_{digest[:16]}"
 
