@@ -13,6 +13,7 @@ from servers.http import PartnerServer, new_secret
 from sqlalchemy import select
 
 from syndicate.app import App
+from syndicate.pipeline import tick
 from syndicate.store.schema import deliveries
 
 # The loopback partner takes Atom entry documents as well as JSON; the name says what the tests use it for.
@@ -56,3 +57,11 @@ def assert_accounted(app: App) -> None:
             assert row.last_error, row
         if row.state == "pending":
             assert row.due_at is not None
+
+
+def start(site: Any, make_app: Any, *tables: str) -> App:
+    """An app for the site with these [[partners]]; its first tick sets the planner's cursor (nothing to push yet)."""
+    site.extra = "".join(tables)
+    app = make_app(site)
+    tick(app)
+    return app

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import feedparser
 import pytest
-from partner_site import AtomPartner, assert_accounted, partner_toml, secret_for, webhook_rows
+from partner_site import AtomPartner, assert_accounted, partner_toml, secret_for, start, webhook_rows
 from servers.http import PartnerServer, RecordedRequest, Reply, Response, new_secret, refused_url
 from standardwebhooks.webhooks import Webhook
 from validators.atom import validate_atom
@@ -43,14 +43,6 @@ def partner(monkeypatch: pytest.MonkeyPatch) -> Iterator[AtomPartner]:
     with AtomPartner(secret_for(monkeypatch, "PARTNER_A_SECRET")) as server:
         yield server
     assert server.errors == []
-
-
-def start(site, make_app, *tables: str):
-    """An app for the site with these [[partners]]; its first tick finds nothing to push yet."""
-    site.extra = "".join(tables)
-    app = make_app(site)
-    tick(app)
-    return app
 
 
 def publish(site, app, name: str = "first", **meta: object) -> None:

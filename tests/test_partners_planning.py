@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import feedparser
 import pytest
 from lxml import etree
-from partner_site import AtomPartner, partner_toml, secret_for, webhook_rows
+from partner_site import AtomPartner, partner_toml, secret_for, start, webhook_rows
 from servers.http import Reply, refused_url
 from sqlalchemy import select
 
@@ -28,14 +28,6 @@ def partner(monkeypatch: pytest.MonkeyPatch) -> Iterator[AtomPartner]:
     with AtomPartner(secret_for(monkeypatch, "PARTNER_SECRET")) as server:
         yield server
     assert server.errors == []
-
-
-def start(site, make_app, *tables: str):
-    """An app with these [[partners]]; its first tick sets the planner's cursor."""
-    site.extra = "".join(tables)
-    app = make_app(site)
-    tick(app)
-    return app
 
 
 def plan_only(app) -> dict[str, int]:
