@@ -269,17 +269,14 @@ class Outbox:
             tokens = list(self._held)
         if not tokens:
             return 0
-        query = (
-            update(deliveries)
-            .where(
-                deliveries.c.channel.in_(list(self.policies)),
-                deliveries.c.state == DeliveryState.IN_FLIGHT,
-                deliveries.c.lease_token.in_(tokens),
-            )
-            .values(lease_until=now + self.lease)
-        )
+        query = update(deliveries).where(self._in_flight(tokens)).values(lease_until=now + self.lease)
         with self.db.write() as conn:
             return int(conn.execute(query).rowcount)
+
+    def _in_flight(self, tokens: list[str] | None = None) -> Any:
+        """Deliveries in flight (under ``tokens``, if given); the channel is named so the index is used."""
+        condition = and_(deliveries.c.channel.in_(list(self.policies)), deliveries.c.state == DeliveryState.IN_FLIGHT)
+        return condition if tokens is None else and_(condition, deliveries.c.lease_token.in_(tokens))
 
     def release(self) -> None:
         """A sender is done: nothing it claimed is worked on any more (what was lost to others included)."""
@@ -294,12 +291,7 @@ class Outbox:
             return 0
         query = (
             update(deliveries)
-            .where(
-                deliveries.c.channel.in_(list(self.policies)),
-                deliveries.c.state == DeliveryState.IN_FLIGHT,
-                deliveries.c.lease_token.in_(tokens),
-                deliveries.c.handoff_at.is_(None),
-            )
+            .where(self._in_flight(tokens), deliveries.c.handoff_at.is_(None))
             .values(
                 state=DeliveryState.PENDING,
                 due_at=now,
@@ -315,9 +307,7 @@ class Outbox:
 
     def reap(self, now: datetime) -> dict[str, int]:
         """Deal with leases that ran out (their node died): claim again, or mark unknown after hand-off."""
-        # The channel is named so the lookup uses the (channel, state) index, not a scan of the outbox.
-        in_flight = and_(deliveries.c.channel.in_(list(self.policies)), deliveries.c.state == DeliveryState.IN_FLIGHT)
-        expired = and_(in_flight, deliveries.c.lease_until < now)
+        expired = and_(self._in_flight(), deliveries.c.lease_until < now)
         cleared = {"lease_token": None, "lease_until": None}
         counts: dict[str, int] = {}
         with self.db.write() as conn:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy import Integer, cast, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from syndicate.store.db import dialect_insert
@@ -75,15 +75,6 @@ def by_ids(conn: Connection, ids: list[int]) -> dict[int, Subscriber]:
     return found
 
 
-def recipients(conn: Connection, ids: list[int]) -> dict[int, tuple[str, str]]:
-    """Address and status by id: all a sender needs to know of its recipients."""
-    found: dict[int, tuple[str, str]] = {}
-    for start in range(0, len(ids), 900):
-        rows = conn.execute(_RECIPIENTS, {"ids": ids[start : start + 900]}).all()
-        found.update((i, (email, status)) for i, email, status in rows)
-    return found
-
-
 def recipient_columns() -> tuple[Any, Any]:
     """The address and status of a delivery's subscriber, as columns an outbox claim can read with it."""
     whose = subscribers.c.id == cast(deliveries.c.target, Integer)
@@ -91,11 +82,6 @@ def recipient_columns() -> tuple[Any, Any]:
         select(subscribers.c.email).where(whose).scalar_subquery(),
         select(subscribers.c.status).where(whose).scalar_subquery(),
     )
-
-
-_RECIPIENTS = select(subscribers.c.id, subscribers.c.email, subscribers.c.status).where(
-    subscribers.c.id.in_(bindparam("ids", expanding=True))
-)
 
 
 def add(conn: Connection, new: NewSubscriber, now: datetime) -> int:

@@ -22,6 +22,9 @@ from syndicate.store.db import Database
 from syndicate.subscribers import Status
 from syndicate.tokens import Secrets, confirm_expiry
 
+# Read with each claim of a mail delivery: its subscriber's address and status (no second look-up).
+RECIPIENT = subscriber_store.recipient_columns()
+
 
 @dataclass
 class Composer:
@@ -35,20 +38,22 @@ class Composer:
     _dated: tuple[datetime | None, bytes] = (None, b"")
 
     def compose(self, claims: Sequence[Claim], now: datetime) -> tuple[list[Outgoing], list[Result]]:
-        """Messages for the claims that still have a recipient; cancellations for the rest."""
-        with self.db.read() as conn:
-            for edition_id in {c.source_id for c in claims} - self._templates.keys():
-                edition = edition_store.get(conn, edition_id)
-                if edition is not None:
-                    self._templates[edition_id] = (edition.kind, MessageTemplate.from_bytes(edition.message))
-            missing = sorted({int(c.target) for c in claims if not c.also})
-            people = subscriber_store.recipients(conn, missing) if missing else {}
+        """Messages for the claims that still have a recipient; cancellations for the rest.
+
+        The claims were made with :data:`RECIPIENT`: each brings its subscriber's address and status.
+        """
+        new = {c.source_id for c in claims} - self._templates.keys()
+        if new:
+            with self.db.read() as conn:
+                for edition_id in new:
+                    edition = edition_store.get(conn, edition_id)
+                    if edition is not None:
+                        self._templates[edition_id] = (edition.kind, MessageTemplate.from_bytes(edition.message))
         messages: list[Outgoing] = []
         cancelled: list[Result] = []
         for claim in claims:
-            recipient = (
-                (claim.also[0], claim.also[1]) if claim.also and claim.also[0] else people.get(int(claim.target))
-            )
+            email, status = claim.also
+            recipient = (email, status) if email is not None else None
             reason = self._reason_not_to_send(claim, recipient)
             if reason or recipient is None:
                 cancelled.append(Result(claim, Outcome.CANCELLED, reason or "subscriber removed"))

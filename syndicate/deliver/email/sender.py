@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
-from syndicate.deliver.email.compose import Composer
+from syndicate.deliver.email.compose import RECIPIENT, Composer
 from syndicate.deliver.email.transports import Outgoing, SendReport, Transport
 from syndicate.outbox import Outbox, Result
 from syndicate.outbox import backlog as outbox_backlog
@@ -26,7 +26,6 @@ from syndicate.store.db import Database
 log = logging.getLogger(__name__)
 
 THROTTLE_KEY = "email.throttled_until"
-RECIPIENT = subscriber_store.recipient_columns()  # read with each claim: no second look-up per batch
 PROGRESS_FROM = 100  # a bar for a long send; a handful of mails needs none
 Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]  # given the total, yields "advance by n"
 
