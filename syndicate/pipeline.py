@@ -2,7 +2,9 @@
 
 ``build`` is the first half (statements in, feeds out); ``tick`` the whole.
 Each stage is a function of the app, so ``once``, ``run`` and the tests all run
-the same code.
+the same code. A stage that fails is logged and named in the report, and the
+stages after it still run: a feed that cannot be written does not hold back
+the mail, nor the mail the partners.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from syndicate.app import App
 from syndicate.ingest import IngestReport, ingest
@@ -20,6 +23,7 @@ from syndicate.render.feeds import FeedReport
 from syndicate.store import meta
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,6 +35,7 @@ class TickReport:
     feeds: FeedReport
     pings: tuple[int, int] = (0, 0)
     stages: dict[str, dict[str, int]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # stage name -> what went wrong
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -41,11 +46,12 @@ class TickReport:
             "published": len(self.ingest.published),
             "updated": len(self.ingest.updated),
             "retracted": len(self.ingest.retracted),
-            "problems": len(self.ingest.problems),
+            "problems": len(self.ingest.problems) + len(self.feeds.problems),
             "files_written": len(self.feeds.written),
             "pings_sent": self.pings[0],
             "pings_failed": self.pings[1],
             "stages": self.stages,
+            "failed": self.failed,
         }
 
 
@@ -58,13 +64,22 @@ def build(app: App, stop: Callable[[], bool] = never) -> TickReport:
     """Ingest the statements and bring the feeds up to date (then ping hubs)."""
     clock = time.monotonic()
     now = app.clock()
-    ingested = ingest(app.source, app.db, app.config.site, now)
-    feeds = app.feeds.build(now)
-    report = TickReport(now, ingested, feeds)
+    report = TickReport(now, ingest(app.source, app.db, app.config.site, now), FeedReport())
+    report.feeds = _guarded(report, "render-feeds", lambda: app.feeds.build(now)) or FeedReport()
     if not stop():
-        report.pings = app.pinger.send_due(app.clock(), stop)
+        report.pings = _guarded(report, "ping-hubs", lambda: app.pinger.send_due(app.clock(), stop)) or (0, 0)
     report.seconds = time.monotonic() - clock
     return report
+
+
+def _guarded(report: TickReport, name: str, step: Callable[[], T]) -> T | None:
+    """Run one step; a failure is logged and noted in ``report``, and the tick goes on without its result."""
+    try:
+        return step()
+    except Exception as exc:
+        log.exception("%s failed; the stages after it still run", name)
+        report.failed[name] = f"{type(exc).__name__}: {exc}"
+        return None
 
 
 ROLES = ("all", "scheduler", "worker")
@@ -82,7 +97,9 @@ def tick(app: App, stop: Callable[[], bool] = never, role: str = "all") -> TickR
         if stop():
             log.info("stopping: %s and later stages left for the next tick", stage.name)
             break
-        report.stages[stage.name] = stage.run(app.clock(), stop)
+        counts = _guarded(report, stage.name, partial(stage.run, app.clock(), stop))
+        if counts is not None:
+            report.stages[stage.name] = counts
     report.seconds = time.monotonic() - clock
     if role != "worker":
         with app.db.write() as conn:

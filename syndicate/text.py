@@ -1,16 +1,74 @@
-"""Small text helpers shared by sources and renderers: slugs, HTML to text, excerpts."""
+"""Small text helpers shared by sources, store and renderers: slugs, HTML to text, excerpts, and hygiene.
+
+Hygiene is two rules every source applies where text enters (and the store's
+upgrade applies to what entered before them):
+
+- :func:`xml_clean` removes what XML 1.0 cannot carry (C0 controls but tab and
+  line breaks, lone surrogates, U+FFFE and U+FFFF): one such character would
+  make every feed holding it unwritable;
+- :func:`sanitise_html` keeps only the elements, attributes and URL schemes of
+  one allow-list (nh3): no scripts, handlers, styles, frames, forms, ``<base>``
+  or ``<meta>`` reach a feed, a mail or a partner.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
+import nh3
 from lxml import html as lxml_html
 
-# Characters XML 1.0 forbids even as references; a feed carrying one is not XML.
-XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 forbids even as references (lone surrogates included); a feed carrying one is not XML.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+# The one allow-list for the HTML of every source: nh3's (ammonia's) elements and attributes, which
+# leave out script, style, iframe, form, base, meta, every on* handler and the style and class
+# attributes, with links only to the web and to mail.
+ALLOWED_TAGS = frozenset(nh3.ALLOWED_TAGS)
+ALLOWED_ATTRIBUTES = {tag: frozenset(names) for tag, names in nh3.ALLOWED_ATTRIBUTES.items()}
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# Built once: making the allow-list costs more than cleaning a statement with it.
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+    url_schemes=set(URL_SCHEMES),
+    link_rel=None,  # no target attribute gets through, so a link cannot reach back into our page
+)
 _SPACE = re.compile(r"\s+")
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "br"}
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What :func:`xml_clean` took out of one text: how many characters, and the first of them."""
+
+    count: int
+    first: str
+
+    def __str__(self) -> str:
+        return (
+            f"removed {self.count} control or non-character(s) that XML cannot carry (first: U+{ord(self.first):04X})"
+        )
+
+
+def xml_clean(value: str) -> tuple[str, Removed | None]:
+    """``value`` without the characters XML cannot carry, and what was removed (None: nothing)."""
+    found = XML_ILLEGAL.findall(value)
+    if not found:
+        return value, None
+    return XML_ILLEGAL.sub("", value), Removed(len(found), found[0])
+
+
+def sanitise_html(fragment: str) -> tuple[str, Removed | None]:
+    """``fragment`` with only what the allow-list permits, and what XML cannot carry that it held.
+
+    Sanitising parses the HTML, which decodes its character references: a
+    ``&#1;`` comes out as U+0001, so the result is cleaned after, and what was
+    removed is said (None: nothing).
+    """
+    return xml_clean(_CLEANER.clean(fragment))
 
 
 def slugify(value: str) -> str:

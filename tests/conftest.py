@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from syndicate.config import Config, load
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("SYNDICATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("SYNDICATE_REQUIRE_PG") == "1"
+SAVED_BEFORE_NS = 500_000_000  # see Site.write
 
 BASE_CONFIG = """
 [site]
@@ -128,10 +130,17 @@ class Site:
         return self.root / "feeds"
 
     def write(self, name: str, text: str) -> Path:
-        """Write a statement file (dedented) and return its path."""
+        """Write a statement file (dedented) and return its path.
+
+        The file is dated half a second back, as if saved a moment before the build: past the time
+        the files source lets a file being written settle (tests of that write files of their own),
+        and still recent enough to be read again next time.
+        """
         path = self.statements / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        saved = time.time_ns() - SAVED_BEFORE_NS
+        os.utime(path, ns=(saved, saved))
         return path
 
     def statement(self, name: str, title: str, published: str, body: str = "Body text.", **meta: Any) -> Path:

@@ -9,20 +9,27 @@ malformed leaves what was last ingested as it was, with a problem reported.
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 import pytest
+from servers.http import LoopbackHTTPServer, Reply, refused_url
 from sqlalchemy import func, select
 
 from syndicate.app import App
+from syndicate.errors import SourceError
 from syndicate.ingest import IngestReport
 from syndicate.ingest import ingest as run_ingest
 from syndicate.sources.feed import statement_id
+from syndicate.sources.fetch import origin
 from syndicate.store.schema import revisions, statements
-from tests.servers.http import LoopbackHTTPServer, Reply, refused_url
 
 CMS = "https://cms.example.org/news"
 RSS_TYPE = {"Content-Type": "application/rss+xml; charset=utf-8"}
@@ -96,8 +103,10 @@ def serve(server: LoopbackHTTPServer, body: bytes, headers: dict[str, str] = RSS
     server.set_default(Reply.status(200, headers, body))
 
 
-def feed_app(make_app: Any, site: Any, url: str) -> App:
-    site.extra = f'[source]\ntype = "feed"\nurl = "{url}"\ntimeout_seconds = 2\n'
+def feed_app(make_app: Any, site: Any, url: str, **source: Any) -> App:
+    """An app reading the feed at ``url``; ``source`` sets more of ``[source]`` (max_feed_bytes=...)."""
+    settings = {"type": "feed", "url": url, "timeout_seconds": 2, **source}
+    site.extra = "[source]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
     app: App = make_app(site)
     return app
 
@@ -356,3 +365,155 @@ def test_malformed_body_keeps_the_last_good_state_then_recovers(sqlite_site, mak
     serve(cms, rss(SNOW, HARVEST, RAIN))
     report = ingest(app)
     assert (report.published, report.updated, report.problems) == ([sid("snow")], [], [])
+
+
+# -- a feed that is too big, too slow, or somewhere else --
+
+CAP = 2_000_000
+LIMITS = {"max_feed_bytes": CAP, "deadline_seconds": 1.5}
+OFFERED = 32 * CAP
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[LoopbackHTTPServer]:
+    """Another origin (a port of its own) that the CMS's feed may redirect to."""
+    with LoopbackHTTPServer("/feed.xml") as server:
+        yield server
+
+
+@functools.cache
+def gzip_bomb(size: int) -> bytes:
+    """``size`` zero bytes gzip-compressed: about a thousandth of that goes over the wire."""
+    compressor = zlib.compressobj(9, wbits=31)
+    block = bytes(1 << 20)
+    return b"".join([*(compressor.compress(block) for _ in range(size >> 20)), compressor.flush()])
+
+
+def endless_body(cms: LoopbackHTTPServer, elsewhere: LoopbackHTTPServer) -> str:
+    cms.queue(Reply.stream(b"x" * 65536, OFFERED, RSS_TYPE))
+    return f"feed {cms.url} is larger than source.max_feed_bytes ({CAP} bytes); stopped reading there"
+
+
+def declared_length(cms: LoopbackHTTPServer, elsewhere: LoopbackHTTPServer) -> str:
+    cms.queue(Reply.stream(b"x" * 65536, OFFERED, {**RSS_TYPE, "Content-Length": str(OFFERED)}))
+    return f"feed {cms.url} declares {OFFERED} bytes, more than source.max_feed_bytes ({CAP})"
+
+
+def bomb(cms: LoopbackHTTPServer, elsewhere: LoopbackHTTPServer) -> str:
+    cms.queue(Reply.status(200, {**RSS_TYPE, "Content-Encoding": "gzip"}, gzip_bomb(OFFERED)))
+    return f"feed {cms.url} is larger than source.max_feed_bytes ({CAP} bytes); stopped reading there"
+
+
+def trickled_body(cms: LoopbackHTTPServer, elsewhere: LoopbackHTTPServer) -> str:
+    # Each byte comes well within timeout_seconds; the whole feed would take minutes.
+    cms.queue(Reply.trickle(rss(SNOW, HARVEST, RAIN), interval=0.3))
+    return f"feed {cms.url} did not arrive within source.deadline_seconds (1.5 s)"
+
+
+def trickled_head(cms: LoopbackHTTPServer, elsewhere: LoopbackHTTPServer) -> str:
+    cms.queue(Reply.trickle_head(interval=0.3))
+    return f"feed {cms.url} did not arrive within source.deadline_seconds (1.5 s)"
+
+
+def cross_origin_redirect(cms: LoopbackHTTPServer, elsewhere: LoopbackHTTPServer) -> str:
+    cms.queue(Reply.redirect(302, elsewhere.url))
+    return f"feed {cms.url}: redirect from {cms.url} to {elsewhere.url} refused: another origin"
+
+
+def redirect_loop(cms: LoopbackHTTPServer, elsewhere: LoopbackHTTPServer) -> str:
+    cms.queue(*[Reply.redirect(302, "/again")] * 10)
+    return f"feed {cms.url} redirected more than 5 times (last to {cms.url_for('/again')})"
+
+
+HOSTILE = {
+    "endless-body": endless_body,
+    "declared-length": declared_length,
+    "gzip-bomb": bomb,
+    "trickled-body": trickled_body,
+    "trickled-head": trickled_head,
+    "cross-origin-redirect": cross_origin_redirect,
+    "redirect-loop": redirect_loop,
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("hostile", HOSTILE.values(), ids=HOSTILE.keys())
+def test_answer_past_a_limit_fails_the_fetch_and_keeps_the_last_good_state(site, make_app, cms, elsewhere, hostile):
+    serve(cms, rss(HARVEST, RAIN))
+    app = feed_app(make_app, site, cms.url, **LIMITS)
+    ingest(app)
+    before, count = states(app), revision_count(app)
+    expected = hostile(cms, elsewhere)
+
+    message = only_problem(ingest(app))
+    assert expected in message
+    assert "keeping the last good state" in message
+    assert (states(app), revision_count(app)) == (before, count)
+    assert before == {sid("harvest"): "published", sid("rain"): "published"}
+    assert elsewhere.requests == []
+
+
+def test_endless_body_is_read_to_the_cap_and_no_further(sqlite_site, make_app, cms, elsewhere):
+    app = feed_app(make_app, sqlite_site, cms.url, **LIMITS)
+    expected = endless_body(cms, elsewhere)
+    with pytest.raises(SourceError, match=re.escape(expected)):
+        app.source.scan({})
+    [request] = cms.requests
+    cms.wait_until(lambda: request.ended)  # the server's next write failed: syndicate hung up
+    # What left beyond the cap sat in the two sockets' buffers when the connection closed.
+    assert CAP < request.sent < OFFERED / 4
+
+
+@pytest.mark.parametrize("hostile", [endless_body, bomb], ids=["endless-body", "gzip-bomb"])
+def test_memory_of_a_capped_fetch_stays_near_the_cap(sqlite_site, make_app, cms, elsewhere, hostile):
+    app = feed_app(make_app, sqlite_site, cms.url, **LIMITS)
+    expected = hostile(cms, elsewhere)  # offers 32 times the cap, as decoded
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match=re.escape(expected)):
+            app.source.scan({})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert CAP < peak < 1.5 * CAP
+
+
+def test_same_origin_redirects_are_followed(sqlite_site, make_app, cms):
+    relative = (
+        "<item><title>Relative</title><link>relative</link><guid>relative</guid>"
+        "<pubDate>Thu, 26 Nov 2026 10:00:00 +0300</pubDate><description>Moved.</description></item>"
+    )
+    cms.queue(Reply.redirect(301, "/moved/feed.xml"), Reply.redirect(307, "/moved/again/feed.xml"))
+    serve(cms, rss(relative))
+    app = feed_app(make_app, sqlite_site, cms.url, **LIMITS)
+
+    assert len(ingest(app).published) == 1
+    assert [r.path for r in cms.requests] == ["/feed.xml", "/moved/feed.xml", "/moved/again/feed.xml"]
+    # Relative links resolve against where the feed was finally found.
+    stored_by_url(app, cms.url_for("/moved/again/relative"))
+
+
+def test_redirect_to_another_origin_is_followed_once_allowed(sqlite_site, make_app, cms, elsewhere):
+    cms.set_default(Reply.redirect(302, elsewhere.url))
+    serve(elsewhere, rss(HARVEST))
+    refused = feed_app(make_app, sqlite_site, cms.url, **LIMITS)
+    assert f"redirect from {cms.url} to {elsewhere.url} refused" in only_problem(ingest(refused))
+    assert elsewhere.requests == []
+
+    allowed = feed_app(make_app, sqlite_site, cms.url, redirect_origins=[elsewhere.base_url], **LIMITS)
+    assert ingest(allowed).published == [sid("harvest")]
+    assert len(elsewhere.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("http://Example.org/feed", "http://example.org:80/other", True),
+        ("https://example.org/", "https://example.org:443", True),
+        ("http://example.org/", "https://example.org/", False),
+        ("https://example.org/", "https://example.org:8443/", False),
+        ("https://example.org/", "https://cdn.example.org/", False),
+    ],
+)
+def test_origins_compare_scheme_host_and_port(one, other, same):
+    assert (origin(one) == origin(other)) is same

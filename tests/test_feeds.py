@@ -372,6 +372,45 @@ def test_retracted_statement_leaves_a_tombstone(site, make_app):
         assert expected_id("oon") not in [i["id"] for i in items]
 
 
+def namespaces_in(root: Any) -> set[str]:
+    """Every namespace an element or attribute of the document is in (``xml:`` is never declared)."""
+    names = [n for node in root.iter() if isinstance(node.tag, str) for n in (node.tag, *node.attrib)]
+    return {etree.QName(n).namespace for n in names} - {None, "http://www.w3.org/XML/1998/namespace"}
+
+
+def assert_declares_what_it_uses(path: Path) -> dict[str | None, str]:
+    """The root declares exactly the namespaces the document uses, and nothing below it declares any."""
+    data = path.read_bytes()
+    root = etree.fromstring(data)
+    assert set(root.nsmap.values()) == namespaces_in(root), path
+    assert data.count(b"xmlns") == len(root.nsmap), path  # no entry redeclares one
+    return dict(root.nsmap)
+
+
+def test_the_tombstone_namespace_is_declared_only_where_a_tombstone_is(site, make_app):
+    # The W3C Feed Validation Service warns "Use of unknown namespace" for each RFC 6721 declaration.
+    site.items = 2
+    international(site)
+    build(make_app(site))
+    xml_files = [p for p in feed_files(site.feeds) if p.suffix == ".xml"]
+    for path in xml_files:
+        assert AT not in assert_declares_what_it_uses(path).values(), path
+    assert assert_declares_what_it_uses(site.feeds / "atom.xml") == {None: ATOM}
+    site.clock.advance(hours=1)
+    site.statement(
+        "oon.md", "Заявление о правах беженцев", "2026-11-03T12:00:00+03:00", "Текст.",
+        lang="ru", categories=["Заявления"], retracted=True,
+    )  # fmt: skip
+    build(make_app(site))
+    for path in [p for p in feed_files(site.feeds) if p.suffix == ".xml"]:
+        declared = assert_declares_what_it_uses(path)
+        holds_tombstone = etree.fromstring(path.read_bytes()).find(f"{{{AT}}}deleted-entry") is not None
+        assert (declared.get("at") == AT) == holds_tombstone, path
+        assert FH not in declared.values() or "/archive/" in path.as_posix(), path  # only sealed pages use fh
+        assert problems(path) == []
+    assert assert_declares_what_it_uses(site.feeds / "atom.xml") == {None: ATOM, "at": AT}
+
+
 def test_summary_only_when_full_content_is_off(sqlite_site, configured):
     sqlite_site.statement(
         "long.md", "Long statement", "2026-11-02T10:00:00+03:00", "The whole SECRETBODY text.",

@@ -244,7 +244,7 @@ def test_xml_illegal_control_characters_are_stripped_with_a_warning(reader):
     assert problems == [
         Problem(
             "statement.md",
-            "removed 3 control character(s) that XML does not allow (first: U+0007)",
+            "removed 3 control or non-character(s) that XML cannot carry (first: U+0007)",
             2,
             WARNING,
         )

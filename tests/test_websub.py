@@ -98,9 +98,10 @@ def test_each_hub_is_pinged_for_each_changed_feed(site, make_app, hub, second_hu
         for request in server.requests:
             assert request.method == "POST"
             form = request.form()
-            assert sorted(form) == ["hub.mode", "hub.url"]
+            assert sorted(form) == ["hub.mode", "hub.topic", "hub.url"]
             assert form["hub.mode"] == ["publish"]
             assert form["hub.url"][0] in topics
+            assert form["hub.topic"] == form["hub.url"]
             assert request.status == 204
 
     site.clock.advance(minutes=5)

@@ -30,6 +30,8 @@ def check_command(ctx: Context) -> None:
     problems = checks.check(ctx.config, ctx.config_path)
     for problem in problems:
         click.echo(str(problem), err=True)
+    for note in checks.notes(ctx.config):  # worth knowing, not a problem: they never fail the check
+        click.echo(note)
     errors = sum(p.severity == Severity.ERROR for p in problems)
     warnings = len(problems) - errors
     if problems:
@@ -65,8 +67,13 @@ def once_command(ctx: Context) -> None:
     show_default=True,
     help="scheduler: ingest, render, plan; worker: deliver; all: both (several nodes may share PostgreSQL).",
 )
+@click.option(
+    "--web/--no-web",
+    default=None,
+    help="Serve the web pages on web.bind too (default: roles all and scheduler, unless web.serve_in_run = false).",
+)
 @pass_context
-def run_command(ctx: Context, role: str) -> None:
+def run_command(ctx: Context, role: str, web: bool | None) -> None:
     """Run the daemon: a tick every scheduler.poll_seconds and at each embargo time.
 
     Stops cleanly on SIGTERM or SIGINT. Logs one line per event.
@@ -76,7 +83,7 @@ def run_command(ctx: Context, role: str) -> None:
     if logging.getLogger().level > logging.INFO and not ctx.quiet:
         logging.getLogger().setLevel(logging.INFO)
     try:
-        Daemon(ctx.app(), role=role).run()
+        Daemon(ctx.app(), serve_web=web, role=role).run()
     except SyndicateError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -86,7 +93,7 @@ def run_command(ctx: Context, role: str) -> None:
 @pass_context
 def status_command(ctx: Context, as_json: bool) -> None:
     """Statements by state, the last tick, the next embargo, and what is owed."""
-    status = gather(ctx.app())
+    status = gather(ctx.app(read_only=True))
     if as_json:
         click.echo(json.dumps(status, indent=2, sort_keys=True))
     else:
@@ -101,7 +108,9 @@ def _progress_bar(total: int) -> Iterator[Callable[[int], None]]:
 
 
 def _summary(report: TickReport) -> None:
-    for problem in report.ingest.problems:
+    """The tick in one line, after its problems; a stage that failed makes the command fail."""
+    problems = [*report.ingest.problems, *report.feeds.problems]
+    for problem in problems:
         click.echo(str(problem), err=True)
     ingest = report.ingest
     feeds = report.feeds
@@ -113,8 +122,11 @@ def _summary(report: TickReport) -> None:
         f"{len(feeds.written)} feed files written",
     ]
     parts += [f"{name}: {_counts(counts)}" for name, counts in report.stages.items()]
-    problems = f", {len(ingest.problems)} problem(s) reported above" if ingest.problems else ""
-    click.echo("; ".join(parts) + problems + f" ({report.seconds:.2f} s)")
+    reported = f", {len(problems)} problem(s) reported above" if problems else ""
+    click.echo("; ".join(parts) + reported + f" ({report.seconds:.2f} s)")
+    if report.failed:
+        failures = "; ".join(f"{name}: {reason}" for name, reason in report.failed.items())
+        raise click.ClickException(f"stage(s) failed (the others ran): {failures}")
 
 
 def _counts(counts: dict[str, int]) -> str:

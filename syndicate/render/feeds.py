@@ -3,6 +3,11 @@
 Work grows with the change, not with the archive: a document is rendered only
 when the records it shows (or the settings that shape it) differ from what it
 was last made from, and a sealed archive page is never rendered again.
+
+One document that cannot be rendered (a revision stored before its text was
+clean, a bug) is reported, naming the statements it could not render, and
+skipped: its file keeps its last good bytes, it is tried again next build,
+and every other document is written.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from syndicate.config import Config
-from syndicate.model import Revision
+from syndicate.model import Problem, Revision
 from syndicate.render.documents import DocumentRenderer
 from syndicate.render.layout import Document, FeedSpec, Record, build_logs, documents
 from syndicate.render.writer import write_if_changed
@@ -26,7 +31,7 @@ from syndicate.store.feeds import Written
 log = logging.getLogger(__name__)
 
 # Bump when the rendering code changes what it writes, so every open document is made again.
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 
 
 @dataclass
@@ -37,6 +42,7 @@ class FeedReport:
     unchanged: int = 0
     skipped: int = 0
     changed_topics: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class FeedBuilder:
             revisions = statement_store.load_revisions(
                 conn, {r.seq for job in jobs for r in job.doc.records + job.doc.context}
             )
-        done = [self._run(job, revisions, report) for job in jobs]
+        done = [written for job in jobs if (written := self._try(job, revisions, report)) is not None]
         with self.db.exclusive("syndicate-feeds") as conn:
             feed_store.record_written(conn, done, now)
             feed_store.owe_pings(conn, self.config.feeds.hubs, report.changed_topics, now)
@@ -117,6 +123,32 @@ class FeedBuilder:
         if doc.kind != "sealed":
             shape.append(self.settings)
         return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
+
+    def _try(self, job: Job, revisions: dict[int, Revision], report: FeedReport) -> Written | None:
+        """Render and write one document; a failure is reported and leaves its file as it was."""
+        try:
+            return self._run(job, revisions, report)
+        except Exception as exc:
+            problem = Problem(self._shown(job.path), self._failure(job, revisions, exc))
+            log.error("%s", problem)
+            log.debug("rendering %s failed", job.path, exc_info=True)
+            report.problems.append(problem)
+            return None
+
+    def _failure(self, job: Job, revisions: dict[int, Revision], exc: Exception) -> str:
+        """Why ``job`` failed, naming each statement whose entry cannot be rendered on its own."""
+        culprits = []
+        for record in job.doc.records:
+            try:
+                self.renderer.entries.fragment(revisions[record.seq], job.fmt, tombstone=record.tombstone)
+            except Exception:
+                culprits.append(revisions[record.seq].statement_id)
+        cause = f"statement(s) {', '.join(sorted(set(culprits)))} cannot be rendered" if culprits else "it"
+        return f"not written: {cause} ({type(exc).__name__}: {exc}); the file keeps its last good version"
+
+    def _shown(self, path: str) -> str:
+        """A feed file as the operator finds it: under ``feeds.dir``."""
+        return str(self.config.feeds.dir / path)
 
     def _run(self, job: Job, revisions: dict[int, Revision], report: FeedReport) -> Written:
         data = self.renderer.render(job.doc, job.fmt, revisions)

@@ -1,5 +1,8 @@
 """WebSub: tell each hub that a feed changed (``hub.mode=publish``), retrying until it listens.
 
+The ping names the feed both as ``hub.url`` and as ``hub.topic``: WebSub does
+not fix how a publisher pings, and common hubs read one name or the other.
+
 Pings owed are kept in the store, one per (hub, feed), so a hub that is down
 gets the ping later (even after a restart), and a feed that changes ten times
 while the hub is down costs one ping, not ten.
@@ -51,7 +54,8 @@ class Pinger:
         return sent, failed
 
     def _ping(self, ping: Ping) -> str | None:
-        data = {"hub.mode": "publish", "hub.url": ping.topic}
+        # Some hubs read only hub.url, others (flask-websub) only hub.topic.
+        data = {"hub.mode": "publish", "hub.url": ping.topic, "hub.topic": ping.topic}
         try:
             response = self.session.post(
                 ping.hub, data=data, timeout=(self.timeout, self.timeout), allow_redirects=False

@@ -32,10 +32,12 @@ class Source(Protocol):
 def make_source(config: Config, session: requests.Session | None = None) -> Source:
     """The source ``config.source.type`` names."""
     from syndicate.sources.feed import FeedSource
+    from syndicate.sources.fetch import FetchLimits
     from syndicate.sources.files import FilesSource
     from syndicate.sources.reader import Reader
 
     reader = Reader(config.site)
     if config.source.type == "feed":
-        return FeedSource(config.source.url, config.site, session or requests.Session(), config.source.timeout_seconds)
+        limits = FetchLimits.of(config.source)
+        return FeedSource(config.source.url, config.site, session or requests.Session(), limits)
     return FilesSource(config.source.path, reader, config.source.max_bytes)

@@ -1,10 +1,14 @@
 """The ``feed`` source: an existing RSS/Atom feed of the organisation's CMS.
 
-Its HTML is untrusted and is sanitised with nh3. A fetch that fails, a body
-that is not well-formed XML (a truncated download would otherwise be salvaged
-into truncated statements) or a document that is no RSS or Atom raises
-:class:`SourceError`, and ingest keeps the last good state; an item missing
-from the feed is not a retraction, since a feed only shows its newest items.
+Its HTML is untrusted and goes through the one allow-list every source uses
+(:func:`~syndicate.text.sanitise_html`); its text, once feedparser has decoded
+it, is cleaned of what XML cannot carry, and what was removed is reported.
+The fetch is bounded in bytes, time and redirects (:mod:`syndicate.sources.fetch`).
+A fetch that fails, a body that is not well-formed XML (a truncated download
+would otherwise be salvaged into truncated statements) or a document that is
+no RSS or Atom raises :class:`SourceError`, and ingest keeps the last good
+state; an item missing from the feed is not a retraction, since a feed only
+shows its newest items.
 """
 
 from __future__ import annotations
@@ -20,15 +24,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import feedparser
-import nh3
 import requests
 
 from syndicate.config import LANGUAGE_TAG, SiteConfig
 from syndicate.errors import SourceError
-from syndicate.model import Problem, Scan, Statement
-from syndicate.text import XML_ILLEGAL, excerpt_words, html_to_text, one_line, slugify
+from syndicate.model import Problem, Scan, Severity, Statement
+from syndicate.sources.fetch import FetchLimits, fetch
+from syndicate.text import Removed, excerpt_words, html_to_text, one_line, sanitise_html, slugify, xml_clean
 
 SUMMARY_WORDS = 40
+MAX_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -42,16 +47,20 @@ class EntryDefaults:
 class FeedSource:
     """Statements read from a remote RSS or Atom feed."""
 
-    def __init__(self, url: str, site: SiteConfig, session: requests.Session, timeout: float) -> None:
+    def __init__(self, url: str, site: SiteConfig, session: requests.Session, limits: FetchLimits) -> None:
         self.url = url
         self.site = site
         self.session = session
-        self.timeout = timeout
+        self.limits = limits
 
     def scan(self, known: Mapping[str, str]) -> Scan:
         """Fetch the feed and read the entries that are new or changed."""
         body, headers = self._fetch()
-        parsed = feedparser.parse(body, response_headers=headers)
+        return self.parse(body, headers, known)
+
+    def parse(self, body: bytes, headers: Mapping[str, str], known: Mapping[str, str]) -> Scan:
+        """Read the entries of a fetched feed (``headers`` as feedparser should believe them)."""
+        parsed = feedparser.parse(body, response_headers=dict(headers))
         error = parsed.get("bozo_exception")
         if isinstance(error, xml.sax.SAXParseException):
             where = f"line {error.getLineNumber()}, column {error.getColumnNumber()}"
@@ -76,16 +85,11 @@ class FeedSource:
 
         The content type is always XML, so that a feed that is not well-formed
         is reported rather than read by feedparser's lenient HTML parser; the
-        location makes relative links absolute.
+        location (after redirects) makes relative links absolute.
         """
-        try:
-            response = self.session.get(self.url, timeout=(self.timeout, self.timeout))
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            raise SourceError(f"feed {self.url} could not be fetched: {exc}") from exc
-        declared = "charset" in response.headers.get("content-type", "").lower() and response.encoding
-        content_type = f"application/xml; charset={declared}" if declared else "application/xml"
-        return response.content, {"content-location": response.url, "content-type": content_type}
+        fetched = fetch(self.session, self.url, self.limits)
+        content_type = f"application/xml; charset={fetched.charset}" if fetched.charset else "application/xml"
+        return fetched.body, {"content-location": fetched.url, "content-type": content_type}
 
     def _entry(self, entry: Any, index: int, defaults: EntryDefaults, known: Mapping[str, str], scan: Scan) -> None:
         guid = entry.get("id") or entry.get("link")
@@ -107,17 +111,29 @@ class FeedSource:
             scan.problems.append(Problem(where, f"entry {guid!r} has no date; skipped"))
             scan.unreadable.add(ref)
             return
-        scan.statements.append(self._statement(entry, guid, ref, fingerprint, published, defaults))
+        removed: list[Removed] = []
+        entry = _cleaned(entry, removed)
+        scan.statements.append(self._statement(entry, guid, ref, fingerprint, published, defaults, removed))
+        if removed:
+            total = Removed(sum(r.count for r in removed), removed[0].first)
+            scan.problems.append(Problem(where, f"{total} in entry {guid!r}", severity=Severity.WARNING))
 
     def _statement(
-        self, entry: Any, guid: str, ref: str, fingerprint: str, published: datetime, defaults: EntryDefaults
+        self,
+        entry: Any,
+        guid: str,
+        ref: str,
+        fingerprint: str,
+        published: datetime,
+        defaults: EntryDefaults,
+        removed: list[Removed],
     ) -> Statement:
-        body = nh3.clean(XML_ILLEGAL.sub("", _content(entry)))
+        body = _sanitised(_content(entry), removed)
         text = html_to_text(body)
         categories = tuple(dict.fromkeys(one_line(t["term"]) for t in entry.get("tags", []) if t.get("term")))
         return Statement(
             id=statement_id(guid),
-            title=_title(entry),
+            title=_title(entry, removed),
             published=published,
             updated=_time(entry, "updated"),
             lang=_lang(entry.get("title_detail", {}).get("language"), defaults.lang),
@@ -125,7 +141,7 @@ class FeedSource:
             canonical_url=entry["link"],
             body_html=body,
             body_text=text,
-            summary=excerpt_words(_summary(entry) or text, SUMMARY_WORDS),
+            summary=excerpt_words(_summary(entry, removed) or text, SUMMARY_WORDS),
             categories=categories,
             source_ref=ref,
             fingerprint=fingerprint,
@@ -138,11 +154,40 @@ def statement_id(guid: str) -> str:
     return f"{tail}-{hashlib.sha256(guid.encode()).hexdigest()[:8]}"
 
 
-def _title(entry: Any) -> str:
+def _cleaned(value: Any, removed: list[Removed], depth: int = 0) -> Any:
+    """A copy of feedparser's entry whose text holds nothing XML cannot carry (its entities are decoded).
+
+    Mappings keep their type (feedparser's dict answers aliases); times and
+    other values are kept as they are. Entries are a few levels deep; deeper
+    is not walked.
+    """
+    if isinstance(value, str):
+        clean, found = xml_clean(value)
+        if found:
+            removed.append(found)
+        return clean
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return type(value)({key: _cleaned(item, removed, depth + 1) for key, item in value.items()})
+    if type(value) is list:
+        return [_cleaned(item, removed, depth + 1) for item in value]
+    return value
+
+
+def _sanitised(fragment: str, removed: list[Removed]) -> str:
+    """HTML through the one allow-list; what its decoded references brought in is removed and noted."""
+    safe, found = sanitise_html(fragment)
+    if found:
+        removed.append(found)
+    return safe
+
+
+def _title(entry: Any, removed: list[Removed]) -> str:
     """The entry's title as plain text (an Atom title may be HTML)."""
-    title = XML_ILLEGAL.sub("", entry["title"])
+    title = entry["title"]
     if "html" in entry.get("title_detail", {}).get("type", ""):
-        title = html_to_text(nh3.clean(title))
+        title = html_to_text(_sanitised(title, removed))
     return one_line(title)
 
 
@@ -155,10 +200,10 @@ def _content(entry: Any) -> str:
     return ""
 
 
-def _summary(entry: Any) -> str:
+def _summary(entry: Any, removed: list[Removed]) -> str:
     detail = entry.get("summary_detail", {})
-    value = XML_ILLEGAL.sub("", str(detail.get("value") or ""))
-    return html_to_text(nh3.clean(value)) if "html" in detail.get("type", "text/html") else value
+    value = str(detail.get("value") or "")
+    return html_to_text(_sanitised(value, removed)) if "html" in detail.get("type", "text/html") else value
 
 
 def _time(entry: Any, key: str) -> datetime | None:

@@ -2,6 +2,13 @@
 
 Every rule an input can break is reported as a :class:`Problem` naming the
 file and line; errors skip the file, warnings let it through (cleaned).
+
+Text is cleaned where it enters, at each of the three places a character XML
+cannot carry can appear: in the raw file, in a front-matter value once its
+escapes are decoded (``"\\u0002"``), and in the body once its character
+references are decoded (``&#1;``). The body's HTML goes through the one
+allow-list of :func:`~syndicate.text.sanitise_html`, as a feed source's does.
+Every parser here runs in time linear in its input.
 """
 
 from __future__ import annotations
@@ -22,7 +29,16 @@ from markdown_it import MarkdownIt
 from syndicate.config import LANGUAGE_TAG, SiteConfig
 from syndicate.model import Problem, Severity, Statement
 from syndicate.sources.frontmatter import Document, FrontMatterError, split
-from syndicate.text import XML_ILLEGAL, excerpt_words, html_to_text, one_line, slugify
+from syndicate.text import (
+    XML_ILLEGAL,
+    Removed,
+    excerpt_words,
+    html_to_text,
+    one_line,
+    sanitise_html,
+    slugify,
+    xml_clean,
+)
 
 KNOWN_KEYS = (
     "title", "published", "id", "lang", "categories", "author", "summary",
@@ -31,6 +47,9 @@ KNOWN_KEYS = (
 SUMMARY_WORDS = 40
 _ID = re.compile(r"^[\w][\w.-]*\Z")
 _LINE_BREAK = re.compile("[\r\n\x85\u2028\u2029]")
+# Inline links: text holds no bracket and the URL no parenthesis, so no text is scanned twice.
+_INLINE_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()\s]+)\)")
+_CHARACTER_REFERENCE = re.compile(r"&#([xX][0-9a-fA-F]{1,8}|[0-9]{1,10});?")
 
 
 def _short_repr() -> reprlib.Repr:
@@ -90,21 +109,18 @@ class Reader:
     @staticmethod
     def _strip_illegal(ref: str, text: str, problems: list[Problem]) -> str:
         found = XML_ILLEGAL.search(text)
-        if not found:
-            return text
-        count = len(XML_ILLEGAL.findall(text))
-        line = text.count("\n", 0, found.start()) + 1
-        message = f"removed {count} control character(s) that XML does not allow (first: U+{ord(found.group()):04X})"
-        problems.append(Problem(ref, message, line, Severity.WARNING))
-        return XML_ILLEGAL.sub("", text)
+        cleaned, removed = xml_clean(text)
+        if found and removed:
+            problems.append(Problem(ref, str(removed), text.count("\n", 0, found.start()) + 1, Severity.WARNING))
+        return cleaned
 
     def _build(self, ref: str, doc: Document, fingerprint: str, problems: list[Problem]) -> Statement:
         """The statement ``doc`` declares; the front matter is checked before the body is rendered."""
         _warn_unknown_keys(ref, doc, problems)
-        meta = doc.meta
+        meta = _clean_meta(ref, doc, problems)
         statement_id = self._id(ref, meta)
         declared: dict[str, Any] = {
-            "title": self._title(ref, doc, problems),
+            "title": self._title(ref, doc, meta, problems),
             "published": self._published(meta),
             "updated": self._time(meta, "updated"),
             "lang": self._lang(meta),
@@ -116,7 +132,10 @@ class Reader:
             "translation_of": _text(meta, "translation_of") or None,
         }
         summary = one_line(_text(meta, "summary"))
-        body_html, body_text = self._body(ref, doc.body)
+        body_html, body_text, removed = self._body(ref, doc.body)
+        if removed:
+            message = f"body: {removed} (written as character references)"
+            problems.append(Problem(ref, message, _reference_line(doc), Severity.WARNING))
         if not body_text.strip():
             problems.append(Problem(ref, "statement has no body", doc.body_line, Severity.WARNING))
         return Statement(
@@ -142,8 +161,8 @@ class Reader:
         return str(value)
 
     @staticmethod
-    def _title(ref: str, doc: Document, problems: list[Problem]) -> str:
-        value = doc.meta.get("title")
+    def _title(ref: str, doc: Document, meta: dict[str, Any], problems: list[Problem]) -> str:
+        value = meta.get("title")
         if value is None:
             raise Invalid("title", "title is required")
         if not isinstance(value, str):
@@ -179,12 +198,13 @@ class Reader:
             raise Invalid("canonical_url", f"canonical_url {_shown(value)} must be an absolute http(s) URL")
         return str(value)
 
-    def _body(self, ref: str, body: str) -> tuple[str, str]:
-        """HTML for feeds and the text part for mail, both from the source."""
+    def _body(self, ref: str, body: str) -> tuple[str, str, Removed | None]:
+        """HTML for feeds (sanitised) and the text part for mail, both from the source; and what was removed."""
         if ref.lower().endswith(".html"):
-            return body.strip() + "\n" if body.strip() else "", html_to_text(body)
-        html = self.markdown.render(body)
-        return html, markdown_to_text(body)
+            safe, removed = sanitise_html(body)
+            return (safe.strip() + "\n" if safe.strip() else ""), html_to_text(safe), removed
+        safe, removed = sanitise_html(self.markdown.render(body))
+        return safe, markdown_to_text(body), removed
 
 
 def to_datetime(value: Any, tz: ZoneInfo, key: str) -> datetime:
@@ -236,7 +256,45 @@ def markdown_to_text(source: str) -> str:
     text = "\n".join(lines)
     text = re.sub(r"\n{3,}", "\n\n", text)
     # Inline links read better as "text <url>" than as Markdown syntax.
-    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 <\2>", text)
+    return _INLINE_LINK.sub(r"\1 <\2>", text)
+
+
+def _clean_meta(ref: str, doc: Document, problems: list[Problem]) -> dict[str, Any]:
+    """The front matter with text values (and lists of them) cleaned of what XML cannot carry.
+
+    Only the top level and its lists are walked: every known key is text, a
+    list of text, or neither (and then refused by its own check); a deeper
+    walk could be led through a YAML alias bomb.
+    """
+    meta = dict(doc.meta)
+    for key, value in doc.meta.items():
+        removed: list[Removed] = []
+        meta[key] = _clean_value(value, removed)
+        if removed:
+            total = Removed(sum(r.count for r in removed), removed[0].first)
+            problems.append(Problem(ref, f"{key}: {total}", doc.line_of(key), Severity.WARNING))
+    return meta
+
+
+def _clean_value(value: Any, removed: list[Removed]) -> Any:
+    if isinstance(value, list):
+        return [_clean_value(item, removed) if isinstance(item, str) else item for item in value]
+    if not isinstance(value, str):
+        return value
+    cleaned, found = xml_clean(value)
+    if found:
+        removed.append(found)
+    return cleaned
+
+
+def _reference_line(doc: Document) -> int:
+    """The line of the body's first character reference to something XML cannot carry."""
+    for match in _CHARACTER_REFERENCE.finditer(doc.body):
+        digits = match.group(1)
+        code = int(digits[1:], 16) if digits[0] in "xX" else int(digits)
+        if code > 0x10FFFF or XML_ILLEGAL.match(chr(code)):
+            return doc.body_line + doc.body.count("\n", 0, match.start())
+    return doc.body_line
 
 
 def _warn_unknown_keys(ref: str, doc: Document, problems: list[Problem]) -> None:

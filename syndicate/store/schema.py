@@ -223,6 +223,23 @@ nodes = Table(
     Column("stopped_at", UTCDateTime),
 )
 
+# -- version 5: subscribe requests wait here for the tick --
+
+# A subscribe request from the web form, as it came: the request only inserts (the same work for
+# every address, so its answer and its time tell nothing); the tick's planning stage acts on it.
+subscribe_requests = Table(
+    "subscribe_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("languages", String(400), nullable=False),
+    Column("categories", Text, nullable=False),
+    Column("frequency", String(16), nullable=False),
+    Column("mail_lang", String(35), nullable=False),
+    Column("consent_method", Text, nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+)
+
 Upgrade = Callable[[Connection], None]
 
 
@@ -241,6 +258,25 @@ def _create(*tables: Table) -> _Create:
     return _Create(*tables)
 
 
+class _Steps:
+    """An upgrade made of several steps, run in order in the same transaction."""
+
+    def __init__(self, *steps: Upgrade) -> None:
+        self.steps = steps
+        self.tables = tuple(t for step in steps for t in getattr(step, "tables", ()))
+
+    def __call__(self, conn: Connection) -> None:
+        for step in self.steps:
+            step(conn)
+
+
+def _clean_stored_text(conn: Connection) -> None:
+    # The statements' owner does it; imported here, as the store's modules import this one.
+    from syndicate.store.statements import clean_stored_text
+
+    clean_stored_text(conn)
+
+
 def tables_at(version: int) -> list[Table]:
     """The tables a database at ``version`` has (for upgrade tests)."""
     later = {t for v, upgrade in UPGRADES.items() if v >= version for t in getattr(upgrade, "tables", ())}
@@ -252,8 +288,9 @@ UPGRADES: dict[int, Upgrade] = {
     1: _create(subscribers, suppressions, editions, deliveries),
     2: _create(events, partner_state),
     3: _create(nodes),
+    4: _Steps(_create(subscribe_requests), _clean_stored_text),
 }
-VERSION = 4
+VERSION = 5
 
 
 def migrate(db: Database) -> int:
@@ -262,7 +299,7 @@ def migrate(db: Database) -> int:
         found = current_version(conn)
         if found > VERSION:
             raise StoreError(
-                f"database {db.engine.url.render_as_string(hide_password=True)} is at schema version "
+                f"database {db.shown} is at schema version "
                 f"{found}, newer than this syndicate understands ({VERSION}); upgrade syndicate"
             )
         if found == 0:
@@ -272,6 +309,20 @@ def migrate(db: Database) -> int:
                 UPGRADES[version](conn)
         _set_version(conn, VERSION)
     return found
+
+
+def require_current(db: Database) -> None:
+    """For commands that only look: the database must be at :data:`VERSION` already (nothing is upgraded)."""
+    if db.dialect == "sqlite" and not db.exists():
+        raise StoreError(f"database {db.shown} does not exist yet: run `syndicate once` first")
+    with db.read() as conn:
+        found = current_version(conn)
+    if found == VERSION:
+        return
+    if found == 0:
+        raise StoreError(f"database {db.shown} holds nothing yet: run `syndicate once` first")
+    advice = "upgrade syndicate" if found > VERSION else "run `syndicate once` (or start the daemon) to upgrade it"
+    raise StoreError(f"database {db.shown} is at schema version {found}, this syndicate uses {VERSION}: {advice}")
 
 
 def current_version(conn: Connection) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,12 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection, Row
 
 from syndicate.model import Change, Revision, State, Statement
-from syndicate.store.schema import revisions, statements
+from syndicate.store.schema import feed_documents, revisions, statements
+from syndicate.text import sanitise_html, xml_clean
+
+# Text columns that came from a source; cleaned as sources clean them now (schema version 5).
+_SOURCE_TEXT = ("title", "author", "canonical_url", "summary", "body_text")
+_CLEAN_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -214,3 +219,42 @@ def as_revision(conn: Connection, statement_id: str) -> Revision | None:
         author=row.author, canonical_url=row.canonical_url, summary=row.summary, body_html=row.body_html,
         body_text=row.body_text, categories=tuple(row.categories),
     )  # fmt: skip
+
+
+def clean_stored_text(conn: Connection) -> None:
+    """Clean what entered before sources cleaned text: what XML cannot carry, HTML off the allow-list.
+
+    A character XML cannot carry, kept in a revision, failed every build that
+    rendered it, even after its file was fixed; a script kept there went into
+    every feed. Both tables are cleaned as a source cleans what it reads now,
+    and a statement's content hash is made again from its clean text, so a
+    file read later as it was makes no update. Every feed document is then
+    rendered once more, archive pages included.
+    """
+    for table, key in ((revisions, revisions.c.seq), (statements, statements.c.id)):
+        after: Any = None
+        while rows := conn.execute(_page(table, key, after)).all():
+            after = getattr(rows[-1], key.name)
+            for row in rows:
+                if changes := _cleaned(row, table is statements):
+                    conn.execute(table.update().where(key == getattr(row, key.name)).values(**changes))
+    conn.execute(feed_documents.delete())
+
+
+def _page(table: Any, key: Any, after: Any) -> Any:
+    query = select(table).order_by(key).limit(_CLEAN_BATCH)
+    return query if after is None else query.where(key > after)
+
+
+def _cleaned(row: Row[Any], is_statement: bool) -> dict[str, Any]:
+    """The columns of ``row`` that cleaning changes, with their clean values (and the new content hash)."""
+    clean: dict[str, Any] = {name: xml_clean(getattr(row, name))[0] for name in _SOURCE_TEXT}
+    clean["body_html"] = sanitise_html(row.body_html)[0]
+    clean["categories"] = [xml_clean(str(c))[0] for c in row.categories]
+    changes = {name: value for name, value in clean.items() if value != getattr(row, name)}
+    if changes and is_statement:
+        state = State(row.state)
+        fields = {**changes, "categories": tuple(clean["categories"])}
+        read = replace(_statement(row), **fields, draft=state == State.DRAFT, retracted=state == State.RETRACTED)
+        changes["content_hash"] = read.content_hash
+    return changes

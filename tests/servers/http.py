@@ -46,7 +46,7 @@ HOST = "127.0.0.1"
 JOIN_TIMEOUT = 5.0
 _NO_BODY_CODES = frozenset({204, 304})
 
-ReplyKind = Literal["ok", "status", "redirect", "hang", "close", "trickle", "slow_read"]
+ReplyKind = Literal["ok", "status", "redirect", "hang", "close", "trickle", "slow_read", "stream", "trickle_head"]
 
 
 # --------------------------------------------------------------------------- data
@@ -68,6 +68,7 @@ class Reply:
     interval: float = 0.0
     chunk: int = 1
     seconds: float | None = None
+    total: int = 0
 
     @classmethod
     def ok(cls) -> Reply:
@@ -113,6 +114,25 @@ class Reply:
         return cls("trickle", body=body, interval=interval)
 
     @classmethod
+    def stream(cls, chunk: bytes, total: int, headers: Mapping[str, str] | None = None) -> Reply:
+        """Answer 200 with `headers`, then send `chunk` again and again until `total` bytes went or the client left.
+
+        No Content-Length is added (give one in `headers` to declare a length): the body ends
+        when the server closes the connection. The bytes that left are counted in the
+        request's `sent`. The request is not processed.
+        """
+        return cls("stream", headers=tuple((headers or {}).items()), body=chunk, total=total)
+
+    @classmethod
+    def trickle_head(cls, interval: float = 0.05, total: int = 60_000) -> Reply:
+        """Send a status line, then one header a byte per `interval`, never ending the head.
+
+        It stops after `total` bytes (under http.client's limit of a header line), when the
+        client leaves or the server stops. The request is not processed.
+        """
+        return cls("trickle_head", interval=interval, total=total)
+
+    @classmethod
     def slow_read(cls, interval: float = 0.01, chunk: int = 1) -> Reply:
         """Read the request body `chunk` bytes per `interval`, then process it normally.
 
@@ -136,7 +156,9 @@ class RecordedRequest:
     """One request as the server received it. Header names are lower-cased.
 
     `status` is the code answered, set just before the answer is sent; it stays None
-    while the request hangs and when the server closed the connection instead.
+    while the request hangs and when the server closed the connection instead. For a
+    `stream` or `trickle_head` reply, `sent` counts the bytes sent after the head and
+    `ended` turns true once the server stopped sending (all sent, the client left, or stop).
     """
 
     method: str
@@ -147,6 +169,8 @@ class RecordedRequest:
     wall: float
     reply: str
     status: int | None = None
+    sent: int = 0
+    ended: bool = False
 
     def header(self, name: str) -> str | None:
         """Return a header's value by case-insensitive name, or None."""
@@ -409,6 +433,32 @@ def _send_trickled(handler: _Handler, response: Response, reply: Reply, stopping
     return True
 
 
+def _send_endless(handler: _Handler, reply: Reply, record: RecordedRequest, stopping: threading.Event) -> None:
+    """Carry out a `stream` or `trickle_head` reply, counting the bytes sent after the head."""
+    with contextlib.suppress(OSError):
+        if reply.kind == "stream":
+            record.status = reply.code
+            handler.send_response(reply.code)
+            for name, value in reply.headers:
+                handler.send_header(name, value)
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            _send_pieces(handler, reply.body, reply.total, record, lambda: stopping.is_set())
+        else:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            _send_pieces(handler, b"a", reply.total, record, lambda: stopping.wait(reply.interval))
+
+
+def _send_pieces(
+    handler: _Handler, piece: bytes, total: int, record: RecordedRequest, stop: Callable[[], bool]
+) -> None:
+    """Send `piece` until `total` bytes went or `stop()`; a client that left raises OSError."""
+    while record.sent < total and not stop():
+        part = piece[: total - record.sent]
+        handler.wfile.write(part)
+        record.sent += len(part)
+
+
 # --------------------------------------------------------------------------- servers
 
 
@@ -595,6 +645,10 @@ class LoopbackHTTPServer:
     def _act(self, handler: _Handler, reply: Reply, body: bytes) -> bool:
         """Record the request and carry out `reply`; False if the connection must close."""
         record = self._record(handler, body, reply)
+        if reply.kind in ("stream", "trickle_head"):
+            _send_endless(handler, reply, record, self._stopping)
+            self._changed(lambda: setattr(record, "ended", True))
+            return False
         if reply.kind == "close" or (reply.kind == "hang" and not self._hang(reply.seconds)):
             return False
         response = self._canned(reply) if reply.kind in ("status", "redirect") else self.process(record)
@@ -647,7 +701,7 @@ class HubServer(LoopbackHTTPServer):
     """A WebSub hub stub recording publish pings (`hub.mode=publish`, `hub.url`).
 
     `hub.topic` is accepted too, as some hubs do; several topics in one ping are all
-    recorded. Answers 204 on success, 400 for a malformed ping, 415 for a body that is
+    recorded, and a topic named both ways once. Answers 204 on success, 400 for a malformed ping, 415 for a body that is
     not form-encoded.
 
         with HubServer() as hub:
@@ -693,7 +747,8 @@ class HubServer(LoopbackHTTPServer):
         if problem is not None:
             return problem
         form = request.form()
-        topics = form.get("hub.url", []) + form.get("hub.topic", [])
+        # A topic named both ways (hub.url and hub.topic, as publishers do for every hub's sake) is one topic.
+        topics = list(dict.fromkeys(form.get("hub.url", []) + form.get("hub.topic", [])))
         self._changed(lambda: self._pings.extend(Ping(t, request.at, request) for t in topics))
         return Response(204)
 

@@ -119,7 +119,15 @@ class Composer:
         signer = self._signer(partner, batch)
         if isinstance(signer, SecretError):
             return Result(claim, Outcome.RETRY, str(signer))
-        payload = self._payload(batch.found[claim.source_id][1], partner, batch)
+        revision = batch.found[claim.source_id][1]
+        try:
+            payload = self._payload(revision, partner, batch)
+        except Exception as exc:
+            # Failed, not retried: the same revision renders the same way, and a push held for a retry
+            # would hold every later push to this partner behind it. `deliveries retry` once it is fixed.
+            log.exception("the push of statement %s to %s cannot be rendered", revision.statement_id, partner.name)
+            reason = f"statement {revision.statement_id} cannot be rendered ({type(exc).__name__}: {exc})"
+            return Result(claim, Outcome.FAILED, reason)
         return Outgoing(claim, Push(partner, webhook_id(claim), payload, signer))
 
     def _signer(self, partner: PartnerConfig, batch: Batch) -> Signer | SecretError:
