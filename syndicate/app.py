@@ -24,6 +24,7 @@ from syndicate.deliver.webhooks import http as webhook_http
 from syndicate.deliver.webhooks.compose import Composer as PushComposer
 from syndicate.deliver.webhooks.sender import WebhookSender
 from syndicate.outbox import Outbox, RetryPolicy
+from syndicate.plan.confirmations import ConfirmationPlanner
 from syndicate.plan.editions import EditionPlanner
 from syndicate.plan.events import EventPlanner
 from syndicate.render import templates
@@ -34,7 +35,7 @@ from syndicate.render.feeds import FeedBuilder
 from syndicate.render.partner import PartnerRenderer
 from syndicate.render.websub import Pinger
 from syndicate.sources import Source, make_source
-from syndicate.store import Database, migrate
+from syndicate.store import Database, migrate, require_current
 from syndicate.tokens import Secrets, load_secrets
 
 Clock = Callable[[], datetime]
@@ -101,10 +102,20 @@ def http_session() -> requests.Session:
     return session
 
 
-def build_app(config: Config, clock: Clock = utc_now, session: requests.Session | None = None) -> App:
-    """Wire the pipeline for ``config``, upgrading the database schema if needed."""
-    db = Database(config.database_url())
-    migrate(db)
+def build_app(
+    config: Config, clock: Clock = utc_now, session: requests.Session | None = None, *, read_only: bool = False
+) -> App:
+    """Wire the pipeline for ``config``, upgrading the database schema if needed.
+
+    ``read_only`` (commands that only look) changes nothing in the database: it
+    is opened read-only, must be at the current schema, and no secret is made.
+    """
+    db = Database(config.database_url(), read_only=read_only)
+    try:
+        require_current(db) if read_only else migrate(db)
+    except BaseException:
+        db.dispose()  # nothing else will: there is no App to close
+        raise
     session = session or http_session()
     env = templates.environment(config.templates.dir)
     entries = EntryRenderer(
@@ -127,8 +138,9 @@ def build_app(config: Config, clock: Clock = utc_now, session: requests.Session 
     claim = config.email.batch
     pushes = PushComposer(config, db, PartnerRenderer(config, entries.attribution_html, entries.attribution_text))
     app.stages = [
+        ConfirmationPlanner(db, email),  # before the mail stage: a confirmation goes out on the same tick
         EditionPlanner(config, db, email),
-        EventPlanner(config.partners, db),
+        EventPlanner(config, db),
         Reaper(outbox),
         # Partner pushes are few and quick: a long newsletter run does not hold them up.
         WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT)),

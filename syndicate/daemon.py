@@ -5,8 +5,11 @@ one-off job at each future publication time. Ticks never overlap (one lock).
 SIGTERM and SIGINT let the tick in progress finish its current step (every
 file is written whole or not at all) and then stop.
 
-With ``web.serve_in_run`` (the default) the web pages are served from the same
-process, on threads of their own; they stop first on SIGTERM.
+The web pages are served from the same process, on threads of their own, by
+the roles "all" and "scheduler" when ``web.serve_in_run`` (the default) says
+so; a worker serves them only when asked (``run --web``), so a scheduler and
+any number of workers start side by side on one host without fighting over
+``web.bind``. They stop first on SIGTERM.
 
 Several daemons may share one PostgreSQL database, each in a role: "all",
 "scheduler" (ingest, render, plan) or "worker" (deliver). Each registers as a
@@ -30,6 +33,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syndicate.app import App
+from syndicate.errors import ConfigError
 from syndicate.pipeline import ROLES, tick
 from syndicate.store import nodes, statements
 from syndicate.web import create_app
@@ -40,10 +44,18 @@ log = logging.getLogger(__name__)
 FORGET_NODES_AFTER = timedelta(days=1)
 
 
+def serves_web(app: App, role: str, asked: bool | None = None) -> bool:
+    """Whether a daemon in ``role`` serves the pages: as ``asked``, else the roles that plan, per web.serve_in_run."""
+    if asked is not None:
+        return asked
+    return role != "worker" and app.config.web.serve_in_run
+
+
 class Daemon:
     """Runs ticks on a schedule until told to stop."""
 
     def __init__(self, app: App, serve_web: bool | None = None, role: str = "all") -> None:
+        """A daemon in ``role``; ``serve_web`` (None: see :func:`serves_web`) says whether it serves the pages."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         self.app = app
@@ -56,14 +68,13 @@ class Daemon:
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        serve = app.config.web.serve_in_run if serve_web is None else serve_web
-        self.web = self._web_server() if serve else None
+        self.web = self._web_server() if serves_web(app, role, serve_web) else None
 
     def run(self) -> None:
         """Start ticking and block until SIGTERM or SIGINT (or :meth:`stop`)."""
         self._handle_signals()
         if self.web is not None:
-            self.web.start()  # a taken address stops the start here, before any tick
+            self._start_web()  # a taken address stops the start here, before any tick
         poll = self.app.config.scheduler.poll_seconds
         with self.app.db.write() as conn:
             nodes.register(conn, self.app.node, self.role, self.app.clock())
@@ -108,6 +119,17 @@ class Daemon:
             log.exception("heartbeat failed")  # the next beat tries again; leases are longer than a beat
             return
         self._last_beat = time.monotonic()
+
+    def _start_web(self) -> None:
+        assert self.web is not None
+        try:
+            self.web.start()
+        except ConfigError as exc:
+            raise ConfigError(
+                exc.key,
+                f"{exc.reason} (if another process on this host serves the pages there, give this one "
+                "its own web.bind, or run it without the pages: --no-web, or web.serve_in_run = false)",
+            ) from exc
 
     def _web_server(self) -> WebServer:
         settings = self.app.config.web

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets as random_secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +29,15 @@ log = logging.getLogger(__name__)
 # too), so one token serves both links; confirming is another, and expires.
 PURPOSES = {"unsubscribe": "u", "preferences": "u", "confirm": "c"}
 CONFIRM_DAYS = 7
+MIN_SECRET_BYTES = 32  # `syndicate check` refuses a shorter one
+
+# What ``sign`` makes and nothing else: ASCII digits without leading zeros, of bounded length, so no
+# field of a token from outside can name a row or a time the store cannot hold (a 40-digit id made
+# SQLite raise OverflowError, and PostgreSQL a DataError).
+SHAPE = re.compile(
+    r"(?P<purpose>[a-z])(?P<id>0|[1-9][0-9]{0,9})\.(?P<expires>0|[1-9][0-9]{0,11})\.(?P<mac>[\w-]{1,64})", re.ASCII
+)
+MAX_ID = 2**31 - 1  # subscribers.id is a 32-bit INTEGER on PostgreSQL
 
 
 class BadToken(Exception):
@@ -48,13 +58,12 @@ class Secrets:
 
     def read(self, token: str, purpose: str) -> tuple[int, int, str]:
         """(subscriber id, expiry, mac) from a token's shape; no signature check yet."""
-        try:
-            head, expires, mac = token.split(".")
-            if head[0] != PURPOSES[purpose]:
-                raise BadToken(f"this link is not for {purpose}")
-            return int(head[1:]), int(expires), mac
-        except (ValueError, IndexError) as exc:
-            raise BadToken("this link is malformed") from exc
+        found = SHAPE.fullmatch(token)
+        if found is None or int(found["id"]) > MAX_ID:
+            raise BadToken("this link is malformed")
+        if found["purpose"] != PURPOSES[purpose]:
+            raise BadToken(f"this link is not for {purpose}")
+        return int(found["id"]), int(found["expires"]), found["mac"]
 
     def verify(self, token: str, purpose: str, email: str, now: datetime) -> None:
         """Raise :class:`BadToken` unless ``token`` was signed for ``purpose`` and ``email`` and is in date."""
@@ -82,7 +91,17 @@ def load_secrets(config: Config, db: Database) -> Secrets:
     previous = os.environ.get(config.web.previous_secrets_env, "") if config.web.previous_secrets_env else ""
     olds = tuple(p.strip().encode() for p in previous.split(",") if p.strip())
     if current:
+        if len(current.encode()) < MIN_SECRET_BYTES:
+            log.warning(
+                "%s is shorter than %d bytes: links signed with it can be guessed",
+                config.web.secret_env,
+                MIN_SECRET_BYTES,
+            )
         return Secrets(current.encode(), olds)
+    if db.read_only:  # a command that only looks signs nothing it keeps; the database is not written
+        with db.read() as conn:
+            stored = meta.get(conn, "generated_secret") or random_secrets.token_urlsafe(32)
+        return Secrets(str(stored).encode(), olds)
     with db.write() as conn:
         # The first node to start makes it; any node starting alongside takes the same one.
         meta.put_new(conn, "generated_secret", random_secrets.token_urlsafe(32))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -123,3 +125,42 @@ def _status(site) -> dict:
         capture_output=True, text=True, check=True, cwd=site.root,
     )  # fmt: skip
     return json.loads(output.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_a_scheduler_and_workers_start_side_by_side_on_one_host(sqlite_site):
+    site = sqlite_site
+    port = free_port()
+    site.extra = DAEMON_CONFIG.replace("serve_in_run = false", f'bind = "127.0.0.1:{port}"')  # the pages are on
+    site.config()
+    site.statement("one.md", "One", iso(datetime.now(UTC) - timedelta(hours=1)))
+    scheduler = start(site, "run", "--role", "scheduler")
+    workers = []
+    try:
+        wait_for(lambda: titles(site) == ["One"], 20, "the scheduler's first tick")
+        workers = [start(site, "run", "--role", "worker") for _ in range(2)]
+        wait_for(
+            lambda: sorted(n["role"] for n in _status(site)["nodes"]) == ["scheduler", "worker", "worker"],
+            20,
+            "the workers",
+        )
+        assert all(worker.poll() is None for worker in workers), "a worker died"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            assert response.status == 200, "the scheduler serves the pages"
+        second = subprocess.run(
+            [sys.executable, "-m", "syndicate", "--config", str(site.root / "config.toml"), "run", "--role", "scheduler"],
+            cwd=site.root, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        results = [stop(process) for process in (*workers, scheduler)]
+    assert [code for code, _ in results] == [0] * len(results), results
+    assert second.returncode != 0
+    assert f"web.bind: cannot listen on 127.0.0.1:{port}" in second.stderr
+    assert "--no-web" in second.stderr and "web.serve_in_run = false" in second.stderr
+    assert "Traceback" not in second.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -20,12 +21,14 @@ from web_support import WebSite, make_web, sqlite_only
 
 from syndicate.app import App
 from syndicate.daemon import Daemon
-from syndicate.pipeline import tick
+from syndicate.errors import ConfigError
+from syndicate.pipeline import ROLES, tick
 from syndicate.plan.confirmations import queue_confirmation
 from syndicate.store import subscribers as store
 from syndicate.store.db import Database
 from syndicate.subscribers import Frequency, NewSubscriber
 from syndicate.web.metrics import LATENCY_BUCKETS
+from syndicate.web.server import listening_socket
 
 
 @pytest.fixture
@@ -80,6 +83,59 @@ def test_healthz_is_503_when_the_database_cannot_be_reached(sqlite_site: Site, m
     assert body["status"] == "unhealthy"
     assert body["checks"]["database"] == {"ok": False, "error": "unreachable (OperationalError)"}
     assert "outbox" not in body["checks"]
+
+
+@sqlite_only
+def test_healthz_sees_the_feeds_and_mail_folders_writable(web: WebSite) -> None:
+    checks = health(web.client.get("/healthz"))["checks"]
+    assert (checks["feeds_folder"], checks["mail_folder"]) == ({"ok": True}, {"ok": True})
+    assert [p.name for p in web.app.config.feeds.dir.parent.rglob(".healthz-*")] == [], "the probe cleans up"
+
+
+@pytest.mark.parametrize(
+    ("blocked", "check", "key"),
+    [
+        ("feeds", "feeds_folder", "feeds.dir"),  # the folder itself replaced by a file
+        ("spool", "mail_folder", "email.outbox"),  # its parent a file: it can never be made
+    ],
+)
+def test_healthz_is_503_when_a_folder_the_pipeline_writes_cannot_be_written(
+    sqlite_site: Site, make_app: Callable[[Site], App], blocked: str, check: str, key: str
+) -> None:
+    sqlite_site.extra = '[email]\ntransport = "file"\noutbox = "spool/outbox"\n'
+    web = make_web(make_app(sqlite_site))
+    assert web.client.get("/healthz").status_code == 200
+    (sqlite_site.root / blocked).write_text("a file where a folder should be")
+
+    response = web.client.get("/healthz")
+
+    assert response.status_code == 503
+    body = health(response)
+    assert body["checks"][check] == {"ok": False, "error": f"{key} cannot be written (NotADirectoryError)"}
+    assert str(sqlite_site.root) not in response.get_data(as_text=True), "no path is shown"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder: the file variants cover it")
+def test_healthz_is_503_when_the_feeds_folder_is_read_only(sqlite_site: Site, make_app: Callable[[Site], App]) -> None:
+    web = make_web(make_app(sqlite_site))
+    folder = web.app.config.feeds.dir
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        response = web.client.get("/healthz")
+    finally:
+        folder.chmod(0o755)
+    assert response.status_code == 503
+    assert health(response)["checks"]["feeds_folder"]["error"] == "feeds.dir cannot be written (PermissionError)"
+
+
+@sqlite_only
+def test_the_mail_folder_is_not_checked_when_mail_goes_by_smtp(site: Site, make_app: Callable[[Site], App]) -> None:
+    site.extra = '[email]\ntransport = "smtp"\noutbox = "spool/outbox"\n'
+    (site.root / "spool").write_text("not a folder, and not needed")
+    response = make_web(make_app(site)).client.get("/healthz")
+    assert response.status_code == 200
+    assert "mail_folder" not in health(response)["checks"]
 
 
 def test_healthz_reports_the_backlog_and_fails_when_a_delivery_waits_too_long(web: WebSite, clock: Clock) -> None:
@@ -141,6 +197,66 @@ def test_syndicate_run_serves_the_web_and_healthz_sees_its_scheduler(
     assert not runner.is_alive()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/healthz", timeout=10)
+
+
+def run_briefly(daemon: Daemon) -> BaseException | None:
+    """Run ``daemon`` in a thread (its signal handlers stay out of pytest) until it beats, then stop it."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            daemon.run()
+        except BaseException as exc:  # returned to the test
+            failure.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    wait_until(lambda: bool(failure) or bool(daemon.health()["alive"]))
+    daemon.stop()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    return failure[0] if failure else None
+
+
+def test_a_worker_serves_no_pages_and_starts_beside_a_server_on_web_bind(
+    sqlite_site: Site, make_app: Callable[[Site], App]
+) -> None:
+    held = listening_socket("127.0.0.1:0")  # the scheduler's pages, say, on the same host
+    held.listen()
+    try:
+        sqlite_site.extra = f'[web]\nbind = "127.0.0.1:{held.getsockname()[1]}"\n'
+        app = make_app(sqlite_site)
+        worker = Daemon(app, role="worker")
+        assert worker.web is None
+        assert run_briefly(worker) is None
+
+        clash = run_briefly(Daemon(app, role="scheduler"))
+    finally:
+        held.close()
+    assert isinstance(clash, ConfigError)
+    assert clash.key == "web.bind"
+    assert "--no-web" in str(clash) and "web.serve_in_run = false" in str(clash), str(clash)
+
+
+@pytest.mark.parametrize(
+    ("serve_in_run", "asked", "serving"),
+    [
+        (True, None, {"all", "scheduler"}),
+        (False, None, set()),
+        (True, False, set()),
+        (False, True, {"all", "scheduler", "worker"}),
+    ],
+)
+def test_who_serves_the_pages(
+    sqlite_site: Site,
+    make_app: Callable[[Site], App],
+    serve_in_run: bool,
+    asked: bool | None,
+    serving: set[str],
+) -> None:
+    sqlite_site.extra = f'[web]\nbind = "127.0.0.1:0"\nserve_in_run = {str(serve_in_run).lower()}\n'
+    app = make_app(sqlite_site)
+    assert {role for role in ROLES if Daemon(app, asked, role).web is not None} == serving
 
 
 # -- /metrics --

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from conftest import ROOT, Site
@@ -102,8 +103,40 @@ def test_an_error_is_announced_and_tied_to_its_field(web: WebSite) -> None:
 def test_the_language_switch_links_to_every_language_the_pages_speak(web: WebSite) -> None:
     page = lxml_html.fromstring(web.client.get("/subscribe?lang=tr").data)
     assert page.get("lang") == "tr"
-    assert nodes(page, "//a[@hreflang='en']/@href") == ["/subscribe?lang=en"]
+    [english] = nodes(page, "//a[@hreflang='en']/@href")
+    assert urljoin("http://localhost/subscribe?lang=tr", english) == "http://localhost/subscribe?lang=en"
     assert nodes(page, "//span[@aria-current='page']/text()") == ["Türkçe"]
+
+
+def resolved_as_a_browser_does(base: str, href: str) -> str:
+    """The host ``href`` on the page at ``base`` leads to, as browsers resolve it (the WHATWG URL standard:
+    in an http(s) URL a backslash is a slash, and two or more slashes at the start begin a host)."""
+    link = href.replace("\\", "/")
+    if link.startswith("//"):
+        return urlsplit("http://" + link.lstrip("/")).netloc
+    return urlsplit(urljoin(base, link)).netloc
+
+
+@pytest.mark.parametrize(
+    ("sent", "path"),
+    [
+        ("/%5Cevil.example/", "/\\evil.example/"),
+        ("/%5C%5Cevil.example/", "/\\\\evil.example/"),
+        ("/%5C/evil.example/", "/\\/evil.example/"),
+        ("//evil.example/", "//evil.example/"),
+        ("//subscribe", "//subscribe"),  # a page that exists, reached with a doubled slash
+        ("/subscribe/%5Cevil.example", "/subscribe/\\evil.example"),
+    ],
+)
+def test_no_link_on_a_page_leaves_the_site_whatever_path_was_asked_for(web: WebSite, sent: str, path: str) -> None:
+    # PATH_INFO as the server hands it over (decoded), with the Host header a client chose.
+    response = web.client.get("/", environ_overrides={"PATH_INFO": path}, headers={"Host": "localhost"})
+    page = lxml_html.fromstring(response.data)
+    base = f"http://localhost{sent}"
+    languages = nodes(page, "//a[@hreflang]/@href")
+    assert languages, "the page has its language links"
+    for href in nodes(page, "//a/@href | //link/@href"):
+        assert resolved_as_a_browser_does(base, href) in ("localhost", "example.org"), (sent, href)
 
 
 def test_a_page_in_a_language_with_feeds_of_its_own_links_them(web: WebSite) -> None:

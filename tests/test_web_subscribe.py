@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from conftest import Clock, Site
-from web_support import WebSite, deliveries, make_web, sqlite_only
+from web_support import (
+    WebSite,
+    deliveries,
+    make_web,
+    plan_requests,
+    sqlite_only,
+    stored_requests,
+    subscribe,
+    subscribe_and_plan,
+)
 
 from syndicate.app import App
 from syndicate.pipeline import build
@@ -37,14 +47,6 @@ def make(site: Site, make_app: Callable[[Site], App]) -> MakeWeb:
 @pytest.fixture
 def web(make: MakeWeb) -> WebSite:
     return make()
-
-
-def subscribe(web: WebSite, email: str, **fields: Any) -> Any:
-    """Fill in and send the form as a browser would (the GET sets the cookie the token is bound to)."""
-    options = {k: fields.pop(k) for k in ("headers", "environ_base") if k in fields}
-    token = web.form_token("/subscribe", **options)
-    data = {"email": email, "languages": ["en"], "frequency": "immediate", "form_token": token, **fields}
-    return web.client.post("/subscribe", data=data, **options)
 
 
 def confirmations(web: WebSite, subscriber_id: int) -> list[dict[str, Any]]:
@@ -85,15 +87,21 @@ def test_the_form_speaks_the_browsers_language(web: WebSite) -> None:
 # -- recording the request --
 
 
-def test_subscribing_records_a_pending_subscriber_and_plans_one_confirmation(web: WebSite, clock: Clock) -> None:
+def test_subscribing_stores_a_request_the_tick_makes_pending_with_one_confirmation(web: WebSite, clock: Clock) -> None:
     response = subscribe(web, "Reader@Example.NET", languages=["en", "tr"], categories=["News"], frequency="daily")
 
     assert response.status_code == 200
     assert "Check your mail" in response.get_data(as_text=True)
+    assert stored_requests(web.app) == ["reader@example.net"]
+    with web.app.db.read() as conn:
+        assert store.by_email(conn, "reader@example.net") is None, "the request itself touches no subscriber"
+    clock.advance(seconds=30)  # the next tick
+    assert plan_requests(web.app) == {"requests": 1, "confirmations": 1}
+    assert stored_requests(web.app) == []
     stored = web.subscriber("reader@example.net")
     assert stored.status == Status.PENDING
     assert (stored.languages, stored.categories, stored.frequency) == (("en", "tr"), ("News",), "daily")
-    assert stored.consent_at == clock.now
+    assert stored.consent_at == clock.now - timedelta(seconds=30), "consent is given when asked, not when planned"
     assert stored.consent_method == "web form (client 127.0.0.1)"
     [planned] = confirmations(web, stored.id)
     assert (planned["channel"], planned["state"]) == ("email", "pending")
@@ -103,7 +111,7 @@ def test_the_answer_is_the_same_whether_or_not_the_address_is_known(web: WebSite
     web.add("active@example.org")
     web.add("left@example.org", Status.UNSUBSCRIBED)
     web.add("bounced@example.org", Status.BOUNCED)
-    subscribe(web, "waiting@example.org")
+    subscribe_and_plan(web, "waiting@example.org")
     answers = {}
     for email in (
         "new@example.org",
@@ -121,7 +129,7 @@ def test_the_answer_is_the_same_whether_or_not_the_address_is_known(web: WebSite
 def test_an_active_subscriber_gets_no_mail_and_keeps_their_choices(web: WebSite) -> None:
     before = web.add("active@example.org", languages=("tr",))
 
-    subscribe(web, "active@example.org", languages=["en"], frequency="weekly")
+    subscribe_and_plan(web, "active@example.org", languages=["en"], frequency="weekly")
 
     assert web.subscriber("active@example.org") == before
     assert confirmations(web, before.id) == []
@@ -131,7 +139,7 @@ def test_an_unsubscribed_address_is_pending_again_with_a_new_consent_record(web:
     left = web.add("left@example.org", Status.UNSUBSCRIBED)
     later = clock.advance(days=3)
 
-    subscribe(web, "left@example.org", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    subscribe_and_plan(web, "left@example.org", environ_base={"REMOTE_ADDR": "203.0.113.9"})
 
     again = web.subscriber("left@example.org")
     assert again.status == Status.PENDING
@@ -141,8 +149,8 @@ def test_an_unsubscribed_address_is_pending_again_with_a_new_consent_record(web:
 
 
 def test_asking_twice_the_same_day_plans_one_confirmation(web: WebSite) -> None:
-    subscribe(web, "twice@example.org")
-    subscribe(web, "twice@example.org", frequency="weekly")
+    subscribe_and_plan(web, "twice@example.org")
+    subscribe_and_plan(web, "twice@example.org", frequency="weekly")
 
     stored = web.subscriber("twice@example.org")
     assert stored.frequency == "weekly"
@@ -153,7 +161,7 @@ def test_a_suppressed_address_is_not_mailed(web: WebSite) -> None:
     with web.app.db.write() as conn:
         store.suppress(conn, "gone@example.org", "550 no such user", web.app.clock())
 
-    response = subscribe(web, "gone@example.org")
+    response = subscribe_and_plan(web, "gone@example.org")
 
     assert response.status_code == 200
     with web.app.db.read() as conn:
@@ -185,13 +193,15 @@ def test_a_bad_form_is_shown_again_with_the_reason_and_nothing_is_stored(
     html = response.get_data(as_text=True)
     assert message in html
     assert 'role="alert"' in html
+    assert stored_requests(web.app) == []
+    plan_requests(web.app)
     with web.app.db.read() as conn:
         assert store.counts(conn)["pending"] == 0
 
 
 @sqlite_only
 def test_no_language_chosen_means_the_language_of_the_page(web: WebSite) -> None:
-    subscribe(web, "tr@example.org", languages=[], lang="tr")
+    subscribe_and_plan(web, "tr@example.org", languages=[], lang="tr")
     assert web.subscriber("tr@example.org").languages == ("tr",)
 
 
@@ -205,6 +215,8 @@ def test_a_post_without_the_cookie_the_token_is_bound_to_is_refused(web: WebSite
     assert response.status_code == 403
     assert "sent from another site" in response.get_data(as_text=True)
     assert stranger.get_cookie(COOKIE) is not None, "the page sets a cookie so the next try works"
+    assert stored_requests(web.app) == []
+    plan_requests(web.app)
     assert deliveries(web.app) == []
 
 
@@ -214,6 +226,8 @@ def test_a_missing_or_forged_token_is_refused(web: WebSite, token: str) -> None:
     web.client.get("/subscribe")
     response = web.client.post("/subscribe", data={"email": "x@example.org", "form_token": token})
     assert response.status_code == 403
+    assert stored_requests(web.app) == []
+    plan_requests(web.app)
     assert deliveries(web.app) == []
 
 
@@ -229,6 +243,8 @@ def test_a_token_from_yesterday_is_refused(web: WebSite, clock: Clock) -> None:
 def test_a_post_the_browser_marks_cross_site_is_refused_even_with_a_token(web: WebSite) -> None:
     response = subscribe(web, "x@example.org", headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 403
+    assert stored_requests(web.app) == []
+    plan_requests(web.app)
     assert deliveries(web.app) == []
 
 
@@ -254,6 +270,7 @@ def test_a_flood_from_one_client_is_answered_429_and_the_limit_lifts_by_itself(m
     assert [a.status_code for a in answers[:5]] == [200] * 5
     assert {a.status_code for a in answers[5:]} == {429}
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+    plan_requests(web.app)
     with web.app.db.read() as conn:
         assert store.counts(conn)["pending"] == 5
     clock.advance(seconds=60)
@@ -283,7 +300,7 @@ def test_one_address_cannot_be_mail_bombed_from_many_clients(make: MakeWeb) -> N
 
 
 def test_the_confirmation_link_activates_and_says_so(web: WebSite, clock: Clock) -> None:
-    subscribe(web, "new@example.org")
+    subscribe_and_plan(web, "new@example.org")
     pending = web.subscriber("new@example.org")
     clock.advance(hours=2)
 
@@ -297,7 +314,7 @@ def test_the_confirmation_link_activates_and_says_so(web: WebSite, clock: Clock)
 
 
 def test_confirming_twice_says_it_is_already_done(web: WebSite) -> None:
-    subscribe(web, "new@example.org")
+    subscribe_and_plan(web, "new@example.org")
     link = f"/confirm/{web.sign('confirm', web.subscriber('new@example.org'), confirm_expiry(web.app.clock()))}"
     web.client.get(link)
     again = web.client.get(link)
@@ -306,7 +323,7 @@ def test_confirming_twice_says_it_is_already_done(web: WebSite) -> None:
 
 
 def test_an_expired_confirmation_link_changes_nothing(web: WebSite, clock: Clock) -> None:
-    subscribe(web, "slow@example.org")
+    subscribe_and_plan(web, "slow@example.org")
     token = web.sign("confirm", web.subscriber("slow@example.org"), confirm_expiry(clock.now))
     clock.advance(days=8)
 
@@ -318,7 +335,7 @@ def test_an_expired_confirmation_link_changes_nothing(web: WebSite, clock: Clock
 
 
 def test_a_forged_confirmation_link_changes_nothing(web: WebSite) -> None:
-    subscribe(web, "victim@example.org")
+    subscribe_and_plan(web, "victim@example.org")
     victim = web.subscriber("victim@example.org")
     forged = Secrets(b"not our secret").sign("confirm", victim.id, victim.email, confirm_expiry(web.app.clock()))
 
@@ -332,7 +349,7 @@ def test_a_forged_confirmation_link_changes_nothing(web: WebSite) -> None:
 @sqlite_only
 @pytest.mark.parametrize("token", ["garbage", "c", "c1", "c1.2", "cX.0.abc", "c1.0.abc.def", "c" + "1" * 300])
 def test_a_malformed_confirmation_link_changes_nothing(web: WebSite, token: str) -> None:
-    subscribe(web, "x@example.org")
+    subscribe_and_plan(web, "x@example.org")
     response = web.client.get(f"/confirm/{token}")
     assert response.status_code == 400
     assert "incomplete" in response.get_data(as_text=True)
@@ -341,14 +358,14 @@ def test_a_malformed_confirmation_link_changes_nothing(web: WebSite, token: str)
 
 @sqlite_only
 def test_an_unsubscribe_token_does_not_confirm(web: WebSite) -> None:
-    subscribe(web, "x@example.org")
+    subscribe_and_plan(web, "x@example.org")
     response = web.client.get(f"/confirm/{web.sign('unsubscribe', web.subscriber('x@example.org'))}")
     assert response.status_code == 400
     assert web.subscriber("x@example.org").status == Status.PENDING
 
 
 def test_a_link_for_a_subscriber_no_longer_stored_is_not_valid(web: WebSite) -> None:
-    subscribe(web, "x@example.org")
+    subscribe_and_plan(web, "x@example.org")
     token = web.sign("confirm", web.subscriber("x@example.org"), confirm_expiry(web.app.clock()))
     with web.app.db.write() as conn:
         store.remove(conn, "x@example.org", web.app.clock())
@@ -356,7 +373,7 @@ def test_a_link_for_a_subscriber_no_longer_stored_is_not_valid(web: WebSite) -> 
 
 
 def test_an_old_confirmation_link_does_not_bring_back_someone_who_left(web: WebSite) -> None:
-    subscribe(web, "x@example.org")
+    subscribe_and_plan(web, "x@example.org")
     pending = web.subscriber("x@example.org")
     token = web.sign("confirm", pending, confirm_expiry(web.app.clock()))
     with web.app.db.write() as conn:
@@ -370,7 +387,7 @@ def test_an_old_confirmation_link_does_not_bring_back_someone_who_left(web: WebS
 
 @sqlite_only
 def test_the_confirmation_page_speaks_the_subscribers_language(web: WebSite) -> None:
-    subscribe(web, "okur@example.org", languages=["tr"])
+    subscribe_and_plan(web, "okur@example.org", languages=["tr"])
     token = web.sign("confirm", web.subscriber("okur@example.org"), confirm_expiry(web.app.clock()))
     html = web.client.get(f"/confirm/{token}", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert '<html lang="tr">' in html

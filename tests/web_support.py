@@ -68,6 +68,34 @@ def form_token(html: str) -> str:
     return found.group(1)
 
 
+def subscribe(web: WebSite, email: str, **fields: Any) -> Any:
+    """Fill in and send the form as a browser would (the GET sets the cookie the token is bound to)."""
+    options = {k: fields.pop(k) for k in ("headers", "environ_base") if k in fields}
+    token = web.form_token("/subscribe", **options)
+    data = {"email": email, "languages": ["en"], "frequency": "immediate", "form_token": token, **fields}
+    return web.client.post("/subscribe", data=data, **options)
+
+
+def subscribe_and_plan(web: WebSite, email: str, **fields: Any) -> Any:
+    """Send the form, then run the tick's stage that acts on the stored request."""
+    response = subscribe(web, email, **fields)
+    plan_requests(web.app)
+    return response
+
+
+def plan_requests(app: App) -> dict[str, int]:
+    """What the next tick does with the subscribe requests the form stored: run that stage now."""
+    return app.stage("plan-confirmations").run(app.clock(), lambda: False)
+
+
+def stored_requests(app: App) -> list[str]:
+    """The addresses of the subscribe requests waiting for the tick, oldest first."""
+    from syndicate.store.subscribers import oldest_requests
+
+    with app.db.read() as conn:
+        return [r.wanted.email for r in oldest_requests(conn, 10_000)]
+
+
 def deliveries(app: App) -> list[dict[str, Any]]:
     """Every delivery in the outbox, oldest first."""
     from syndicate.outbox import listing

@@ -51,6 +51,9 @@ def create_app(app: App, *, scheduler: SchedulerProbe | None = None, limits: Sub
     )
     flask_app = Flask(__name__, template_folder=str(app.config.templates.dir), static_folder=None)
     flask_app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # Werkzeug answers "/feeds//atom.xml" with a redirect to an absolute URL built from the Host
+    # header, which any client may set: no route here redirects, a path with "//" is simply not found.
+    flask_app.url_map.merge_slashes = False
     flask_app.jinja_env.undefined = jinja2.StrictUndefined
     flask_app.jinja_env.trim_blocks = flask_app.jinja_env.lstrip_blocks = True
     for area in (

@@ -1,9 +1,13 @@
 """``/feeds/<path>``: the feed files as written, with validators for cheap polling and WebSub links.
 
-- Only regular files under ``feeds.dir`` are served: no path out of it, no
-  hidden files (the writer's temporary files start with a dot).
-- Content types follow the file layout (``atom.xml``, ``rss-3.xml``,
-  ``feed.json`` ...), so they cannot drift from what was rendered.
+- Only what the feed layout writes is served: ``atom.xml``, ``rss.xml``,
+  ``feed.json`` and their archive pages (``archive/atom-3.xml`` ...), in the
+  site's folder, ``lang/<tag>/`` or ``category/<slug>/``. Any other name is
+  404 without a look at the disk, so a ``feeds.dir`` that holds the database,
+  ``config.toml`` or the statements (``"."``) gives none of them away. The
+  file must be a regular one inside the folder (no link out of it).
+- Content types follow the same names, so they cannot drift from what was
+  rendered.
 - A strong ``ETag`` (SHA-256 of the bytes) and ``Last-Modified`` (the file's
   time) answer ``If-None-Match`` and ``If-Modified-Since`` with 304; when both
   are sent the entity tag decides (RFC 9110, section 13.2.2).
@@ -14,7 +18,6 @@
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import os
 import re
 from datetime import UTC, datetime
@@ -24,31 +27,45 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, request
 from werkzeug.security import safe_join
 
-from syndicate.config import Config
+from syndicate.config import LANGUAGE_TAG, Config
 from syndicate.render.documents import CONTENT_TYPES
 from syndicate.render.layout import ARCHIVE_NAMES, FILE_NAMES
 
-
-def _name_patterns() -> list[tuple[re.Pattern[str], str]]:
-    """(file name pattern, content type) for every file name the feed layout writes."""
-    patterns = []
-    for fmt, content_type in CONTENT_TYPES.items():
-        patterns.append((re.compile(re.escape(FILE_NAMES[fmt])), content_type))
-        archive = re.escape(ARCHIVE_NAMES[fmt]).replace(re.escape("{page}"), r"\d+")
-        patterns.append((re.compile(archive), content_type))
-    return patterns
-
-
-NAME_PATTERNS = tuple(_name_patterns())
+# The folders the layout writes (render/layout.py, FeedSpec and _FeedIndex): the site's own (""),
+# "lang/<tag>" and "category/<slug>", each with its archive pages in "archive/". A slug is what
+# text.slugify makes: word characters and hyphens, never a dot.
+_FOLDER = r"(?:lang/(?P<lang>[^/]+)/|category/(?P<slug>[\w-]+)/)?"
+SHAPES = {
+    "subscription": re.compile(_FOLDER + r"(?P<file>[^/]+)"),
+    "archive": re.compile(_FOLDER + r"archive/(?P<file>[^/]+)"),
+}
 
 
-def content_type(name: str) -> str:
-    """The media type of a file under ``feeds.dir``, by its name."""
-    for pattern, kind in NAME_PATTERNS:
-        if pattern.fullmatch(name):
-            return kind
-    guessed, _ = mimetypes.guess_type(name)
-    return guessed or "application/octet-stream"
+def _name_patterns() -> dict[str, list[tuple[re.Pattern[str], str]]]:
+    """(file name pattern, content type) of every file name the layout writes, by kind of document."""
+    page = re.escape("{page}")
+    return {
+        "subscription": [(re.compile(re.escape(FILE_NAMES[fmt])), kind) for fmt, kind in CONTENT_TYPES.items()],
+        "archive": [
+            (re.compile(re.escape(ARCHIVE_NAMES[fmt]).replace(page, "[1-9][0-9]*")), kind)
+            for fmt, kind in CONTENT_TYPES.items()
+        ],
+    }
+
+
+NAME_PATTERNS = _name_patterns()
+
+
+def content_type(path: str) -> str | None:
+    """The media type of ``path`` (under ``feeds.dir``) if the feed layout writes such a path; None if not."""
+    for document, shape in SHAPES.items():
+        found = shape.fullmatch(path)
+        if found is None or (found["lang"] is not None and not LANGUAGE_TAG.match(found["lang"])):
+            continue
+        for pattern, kind in NAME_PATTERNS[document]:
+            if pattern.fullmatch(found["file"]):
+                return kind
+    return None
 
 
 class FeedFiles:
@@ -65,15 +82,16 @@ class FeedFiles:
         return bp
 
     def serve(self, name: str) -> Response:
-        """One file, or 304 when the client's copy is current."""
-        path = self.resolve(name)
-        if path is None:
+        """One file the feed layout writes, or 304 when the client's copy is current."""
+        kind = content_type(name)  # the name first: nothing else in the folder is looked at
+        path = self.resolve(name) if kind else None
+        if path is None or kind is None:
             abort(404)
         # The time and the bytes from one open file: the writer replaces files by renaming, never in place.
         with path.open("rb") as handle:
             modified = datetime.fromtimestamp(os.fstat(handle.fileno()).st_mtime, UTC)
             data = handle.read()
-        response = Response(data, content_type=content_type(path.name))
+        response = Response(data, content_type=kind)
         response.set_etag(hashlib.sha256(data).hexdigest())
         response.last_modified = modified
         response.headers["Cache-Control"] = "public, no-cache"

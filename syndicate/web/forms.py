@@ -29,6 +29,7 @@ COOKIE = "syndicate_form"
 FIELD = "form_token"
 LIFETIME_SECONDS = 24 * 3600
 _DERIVE = b"syndicate form tokens"
+_EXPIRES = re.compile(r"[0-9]{1,12}")
 
 
 class FormGuard:
@@ -49,7 +50,11 @@ class FormGuard:
     def valid(self, form: str, binding: str, token: str) -> bool:
         """Whether ``token`` was issued for ``form`` and ``binding`` and is still in date."""
         expires_text, _, mac = token.partition(".")
-        if not binding or not expires_text.isdigit() or int(expires_text) < self.clock():
+        # Only what we issue is ASCII digits and ASCII text: str.isdigit() passes "²", which int()
+        # refuses, and hmac.compare_digest refuses strings that are not ASCII.
+        if not (binding and binding.isascii() and mac.isascii() and _EXPIRES.fullmatch(expires_text)):
+            return False
+        if int(expires_text) < self.clock():
             return False
         expires = int(expires_text)
         return any(hmac.compare_digest(mac, self._mac(key, form, binding, expires)) for key in self.keys)

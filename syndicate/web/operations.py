@@ -7,13 +7,22 @@ JSON body naming each check:
 - ``scheduler``: inside ``syndicate run``, the scheduler runs and its
   heartbeat is recent; under ``syndicate serve`` alone there is none to check;
 - ``outbox``: deliveries due now, by channel, and how long the oldest has
-  waited; unhealthy past ``web.health_overdue_seconds`` (0: never).
+  waited; unhealthy past ``web.health_overdue_seconds`` (0: never);
+- ``feeds_folder`` and, with ``email.transport = "file"``, ``mail_folder``:
+  a file can be made (and is removed again) in ``feeds.dir`` and
+  ``email.outbox`` (or, while one does not exist yet, in the folder the
+  writers would create it in). Nothing is guessed from the mode bits: only
+  a real write tells (root writes whatever they say; a read-only mount
+  refuses even root).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response
@@ -47,6 +56,7 @@ class Operations:
         checks: dict[str, dict[str, Any]] = {"database": self._database(), "scheduler": self._scheduler()}
         if checks["database"]["ok"]:
             checks["outbox"] = self._outbox()
+        checks.update(self._folders())
         healthy = all(check["ok"] for check in checks.values())
         body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
         response = Response(json.dumps(body, sort_keys=True, default=str) + "\n", 200 if healthy else 503)
@@ -90,6 +100,30 @@ class Operations:
         waited = _seconds_since(oldest, now)
         limit = self.app.config.web.health_overdue_seconds
         return {"ok": not limit or waited <= limit, "backlog": backlog, "oldest_due_seconds": round(waited, 1)}
+
+    def _folders(self) -> dict[str, dict[str, Any]]:
+        config = self.app.config
+        folders = {"feeds_folder": ("feeds.dir", config.feeds.dir)}
+        if config.email.transport == "file":
+            folders["mail_folder"] = ("email.outbox", config.email.outbox)
+        return {name: writable(key, folder) for name, (key, folder) in folders.items()}
+
+
+def writable(key: str, folder: Path) -> dict[str, Any]:
+    """Whether a file can be written in ``folder`` (setting ``key``), or in the folder it would be made in."""
+    nearest = folder
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    try:
+        if not nearest.is_dir():
+            raise NotADirectoryError(nearest)
+        handle, name = tempfile.mkstemp(prefix=".healthz-", dir=nearest)  # hidden: never served, never sent
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        # The class name only, as for the database: the path is the server's business.
+        return {"ok": False, "error": f"{key} cannot be written ({type(exc).__name__})"}
+    return {"ok": True}
 
 
 def _seconds_since(moment: datetime | None, now: datetime) -> float:

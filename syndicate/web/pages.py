@@ -72,7 +72,6 @@ class Pages:
             feeds=self.feed_links(lang),
             switch=[(tag, i18n.language_name(tag)) for tag in i18n.spoken()],
             language_name=i18n.language_name,
-            path=request.path,
             **context,
         )
         response = Response(html, status=status, content_type="text/html; charset=utf-8")

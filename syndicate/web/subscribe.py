@@ -1,15 +1,13 @@
 """Subscribe and confirm: the double opt-in.
 
-``POST /subscribe`` records a *pending* subscriber and plans the confirmation
-mail through the outbox (the next tick sends it). The answer is the same page
-whether the address was new, pending, active, unsubscribed or suppressed, so
-the form tells nobody who is on the list:
-
-- new, or unsubscribed: pending, with a new consent record (web form, when,
-  client address), and a confirmation mail;
-- pending: the choices and consent record are renewed; at most one
-  confirmation mail a day (the outbox plans it once);
-- active, bounced, complained or suppressed: nothing changes, no mail.
+``POST /subscribe`` checks the form token, the rate limits and the fields, then
+stores the request as it came: one insert into ``subscribe_requests``, the
+same for every address, reading nothing about it. So neither the answer (the
+same page whether the address is new, pending, active, unsubscribed or
+suppressed) nor its time tells anybody who is on the list. The next tick acts
+on the request (``syndicate.plan.confirmations``): a new or unsubscribed
+address becomes pending and is sent a confirmation mail, a pending one is
+renewed, the others are left as they are.
 
 ``GET /confirm/<token>`` activates on GET. Mail scanners that open links do
 confirm the subscription then; that is accepted, because only someone who can
@@ -21,12 +19,10 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request, url_for
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
-from syndicate.plan.confirmations import queue_confirmation
 from syndicate.store import subscribers as store
+from syndicate.store.subscribers import SubscribeRequest
 from syndicate.subscribers import Frequency, InvalidSubscriber, NewSubscriber, Status, normalise_email
 from syndicate.web import forms
 from syndicate.web.catalog import BadChoice, Catalog, Choice, catalog, read_choice
@@ -60,7 +56,7 @@ class SubscribePages:
         return self._form(self.web.pages.language(), 200, errors=(), values=MultiDict())
 
     def submit(self) -> Response:
-        """Record a pending subscriber and plan the confirmation mail; same answer for every address."""
+        """Store the request for the next tick; the same answer, and the same work, for every address."""
         lang = self.web.pages.language()
         wait = self.web.limits.client_wait(self.web.client())
         if wait:
@@ -142,33 +138,12 @@ class SubscribePages:
         return response
 
     def _record(self, email: str, choice: Choice, lang: str) -> None:
+        """Store the request for the next tick: the same insert whoever asks (see the module docstring)."""
         consent = f"web form (client {self.web.client()})"
         mail_lang = lang if lang in choice.languages else choice.languages[0]
-        try:
-            subscriber_id = self._pending_and_planned(email, choice, consent, mail_lang)
-        except IntegrityError:
-            # Two requests added the same new address at once (PostgreSQL): now it is there, go again.
-            subscriber_id = self._pending_and_planned(email, choice, consent, mail_lang)
-        log.info("subscribe request from the web form: %s", "confirmation planned" if subscriber_id else "no mail")
-
-    def _pending_and_planned(self, email: str, choice: Choice, consent: str, lang: str) -> int | None:
+        wanted = NewSubscriber(
+            email, choice.languages, choice.categories, choice.frequency, False, consent, self.app.clock()
+        )
         with self.app.db.write() as conn:
-            subscriber_id = self._pending(conn, email, choice, consent)
-            if subscriber_id is not None:
-                queue_confirmation(conn, self.app.email, subscriber_id, lang, self.app.clock())
-        return subscriber_id
-
-    def _pending(self, conn: Connection, email: str, choice: Choice, consent: str) -> int | None:
-        """Make ``email`` pending with ``choice``; its id, or None when it must not be mailed."""
-        now = self.app.clock()
-        if store.is_suppressed(conn, email):
-            return None
-        found = store.by_email(conn, email)
-        if found is None:
-            new = NewSubscriber(email, choice.languages, choice.categories, choice.frequency, False, consent, now)
-            return store.add(conn, new, now)
-        if found.status not in (Status.PENDING, Status.UNSUBSCRIBED):
-            return None
-        store.update_preferences(conn, found.id, choice.languages, choice.categories, choice.frequency.value, now)
-        store.set_status(conn, found.id, Status.PENDING, now, consent=consent)
-        return found.id
+            store.add_request(conn, SubscribeRequest(wanted, mail_lang))
+        log.info("subscribe request from the web form stored for the next tick")
