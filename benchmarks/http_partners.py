@@ -46,10 +46,14 @@ REPLY_TIMEOUT = 30.0
 
 
 def _servers_module() -> ModuleType:
-    """Import tests/servers/http.py as `tests.servers.http`, whatever the caller's path."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module("tests.servers.http")
+    """Import tests/servers/http.py as `servers.http`, as the tests do, whatever the caller's path.
+
+    Not as `tests.servers.http`: a package of the test extra (flask-websub) installs a top-level
+    `tests` of its own, which would win.
+    """
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    return importlib.import_module("servers.http")
 
 
 # --------------------------------------------------------------------------- child process

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +97,9 @@ def measure(partners: int, hanging: list[int], watched: list[int], timeout: floa
     with tempfile.TemporaryDirectory(prefix="syndicate-partners-") as tmp, start_farm(partners, hanging) as farm:
         app = site(Path(tmp), farm, timeout)
         try:
-            statement = '+++\ntitle = "Statement"\npublished = 2026-01-05T10:00:00+03:00\n+++\n\n' + BODY + "\n"
+            # Just published: an older statement would be a backfill, which partners are not pushed.
+            published = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            statement = f'+++\ntitle = "Statement"\npublished = {published}\n+++\n\n' + BODY + "\n"
             (Path(tmp) / "statements" / "statement.md").write_text(statement, encoding="utf-8")
             build(app)
             app.stage("plan-partners").run(app.clock(), never)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner, Result
@@ -49,7 +49,9 @@ def start(site, make_app, *tables: str):
 
 
 def publish(site, app, name: str = "first") -> None:
-    site.statement(f"{name}.md", name.title(), "2026-11-20T10:00:00+03:00", "A statement. It says things.")
+    # An hour before the clock, which is the real time: older statements are a backfill, not pushed.
+    published = (site.clock.now - timedelta(hours=1)).isoformat(timespec="seconds")
+    site.statement(f"{name}.md", name.title(), published, "A statement. It says things.")
     tick(app)
 
 
@@ -71,7 +73,7 @@ def test_list_shows_health_backlog_and_disabled(now_site, make_app, partner, mon
     assert "410 Gone" in a
     assert "backlog 0" in a
     assert f"failing since {now_site.clock.now.isoformat()}: partner dead: could not reach" in dead
-    assert dead.endswith("last success never\tbacklog 2")
+    assert dead.endswith("last success never\tbacklog 2\tmax age 7 d")
     rows = json.loads(run(now_site, "partners", "list", "--json").output)
     assert [(r["name"], r["disabled"], r["backlog"]) for r in rows] == [("a", True, 0), ("dead", False, 2)]
     status = json.loads(run(now_site, "status", "--json").output)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import feedparser
 import pytest
 from lxml import etree
-from partner_site import AtomPartner, partner_toml, secret_for, start, webhook_rows
+from partner_site import AtomPartner, loopback_partner, partner_toml, secret_for, start, webhook_rows
 from servers.http import Reply, refused_url
 from sqlalchemy import select
 
@@ -22,12 +21,7 @@ TOMBSTONES = "{http://purl.org/atompub/tombstones/1.0}"
 BODY = "The association welcomes the decision. It thanks every member."
 
 
-@pytest.fixture
-def partner(monkeypatch: pytest.MonkeyPatch) -> Iterator[AtomPartner]:
-    """A partner site on loopback, verifying with the secret in PARTNER_SECRET."""
-    with AtomPartner(secret_for(monkeypatch, "PARTNER_SECRET")) as server:
-        yield server
-    assert server.errors == []
+partner = pytest.fixture(loopback_partner)
 
 
 def plan_only(app) -> dict[str, int]:

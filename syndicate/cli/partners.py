@@ -9,7 +9,7 @@ import click
 
 from syndicate.cli import Context, pass_context
 from syndicate.config import Config, PartnerConfig
-from syndicate.deliver.webhooks import PartnerError
+from syndicate.deliver.webhooks import PartnerError, redact
 from syndicate.deliver.webhooks.sender import WebhookSender
 from syndicate.store import events as event_store
 from syndicate.store import partners as partner_store
@@ -24,7 +24,7 @@ def partners_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys, for scripts).")
 @pass_context
 def list_command(ctx: Context, as_json: bool) -> None:
-    """Each partner: disabled or not, last success, failing since, and its backlog."""
+    """Each partner: disabled or not, last success, failing since, its backlog, and how old a statement it takes."""
     app = ctx.app()
     with app.db.read() as conn:
         rows = partner_store.overview(conn, [p.name for p in app.config.partners])
@@ -35,10 +35,10 @@ def list_command(ctx: Context, as_json: bool) -> None:
         click.echo("no partners configured ([[partners]] in config.toml)")
     partners = {p.name: p for p in app.config.partners}
     for row in rows:
-        click.echo(_line(partners[row["name"]], row))
+        click.echo(_line(app.config, partners[row["name"]], row))
 
 
-def _line(partner: PartnerConfig, row: dict[str, Any]) -> str:
+def _line(config: Config, partner: PartnerConfig, row: dict[str, Any]) -> str:
     if row["disabled"]:
         health = f"DISABLED since {row['disabled_at']}: {row['disabled_reason']}"
     elif row["failing_since"]:
@@ -46,8 +46,9 @@ def _line(partner: PartnerConfig, row: dict[str, Any]) -> str:
     else:
         health = "ok"
     success = row["last_success_at"] or "never"
-    fields = (partner.name, partner.url, f"{partner.license}/{partner.format}", health)
-    return "\t".join((*fields, f"last success {success}", f"backlog {row['backlog']}"))
+    fields = (partner.name, redact(partner.url), f"{partner.license}/{partner.format}", health)
+    max_age = f"max age {config.partner_max_age_days(partner)} d"
+    return "\t".join((*fields, f"last success {success}", f"backlog {row['backlog']}", max_age))
 
 
 @partners_group.command("test")
@@ -64,7 +65,9 @@ def test_command(ctx: Context, name: str) -> None:
     except PartnerError as exc:
         raise click.ClickException(str(exc)) from exc
     size = len(push.payload.body)
-    click.echo(f"sent test event {push.webhook_id} to {partner.url} ({push.payload.content_type}, {size} bytes)")
+    click.echo(
+        f"sent test event {push.webhook_id} to {redact(partner.url)} ({push.payload.content_type}, {size} bytes)"
+    )
     click.echo(f"{partner.name} answered {reply.describe()} in {reply.seconds:.2f} s")
     if not reply.ok:
         raise click.ClickException(f"partner {partner.name} did not take the test event")

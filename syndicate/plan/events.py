@@ -7,9 +7,11 @@ revision: statements already published are history, not news.
 
 Who gets what:
 
-- a publication goes to every partner whose languages and categories match;
+- a publication goes to every partner whose languages and categories match,
+  unless the statement was published longer ago than the partner's
+  ``max_age_days`` (a backfill of old statements is history, as for mail);
 - an update goes to those, and to every partner that may hold an earlier
-  version (so a correction reaches whoever copied the statement);
+  version (so a correction reaches whoever copied the statement, however old);
 - a retraction cancels whatever of the statement is still pending, and goes,
   as a tombstone, only to the partners it may have reached. A partner that
   never got the statement gets nothing.
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from syndicate.config import PartnerConfig
+from syndicate.config import Config, PartnerConfig
 from syndicate.model import Change, Revision
 from syndicate.store import events as event_store
 from syndicate.store import meta
@@ -52,8 +54,9 @@ class EventPlanner:
     name = "plan-partners"
     role = "scheduler"
 
-    def __init__(self, partners: Sequence[PartnerConfig], db: Database) -> None:
-        self.partners = tuple(partners)
+    def __init__(self, config: Config, db: Database) -> None:
+        self.partners = tuple(config.partners)
+        self.max_age = {p.name: timedelta(days=config.partner_max_age_days(p)) for p in self.partners}
         self.db = db
 
     def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
@@ -84,10 +87,25 @@ class EventPlanner:
             targets = [p for p in self.partners if p.name in reached and reached[p.name].maybe_received]
         else:
             held = {name for name, reach in reached.items() if reach.maybe_received}
-            targets = [p for p in self.partners if matches(p, revision) or p.name in held]
+            targets = [p for p in self.partners if p.name in held or self._news_to(p, revision, now)]
         for partner in targets:
             counts["deliveries"] += event_store.plan_delivery(conn, event_id, partner.name, now)
         log.info("planned %s event of %s for %d partner(s)", revision.change.value, revision.statement_id, len(targets))
+
+    def _news_to(self, partner: PartnerConfig, revision: Revision, now: datetime) -> bool:
+        """Whether a partner that does not hold the statement is to get it: it matches, and is not too old."""
+        if not matches(partner, revision):
+            return False
+        if now - revision.published <= self.max_age[partner.name]:
+            return True
+        log.info(
+            "not pushing %s to %s: published %s, longer ago than its max_age_days (%d)",
+            revision.statement_id,
+            partner.name,
+            revision.published.date(),
+            self.max_age[partner.name].days,
+        )
+        return False
 
 
 def replay(conn: Connection, partner: str, since: datetime, now: datetime) -> int:

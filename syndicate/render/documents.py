@@ -19,7 +19,7 @@ from lxml import etree
 from syndicate import __version__
 from syndicate.config import Config
 from syndicate.model import Revision
-from syndicate.render.entries import ATOM, HISTORY, NAMESPACES, EntryRenderer
+from syndicate.render.entries import ATOM, HISTORY, NAMESPACES, EntryRenderer, Fragment
 from syndicate.render.layout import Document, FeedSpec, Record, newest_first
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,12 +131,12 @@ class DocumentRenderer:
         if "prev-archive" in links:
             feed["next_url"] = links["prev-archive"]
         feed["_syndicate"] = {"updated": updated.astimezone(site.tz).isoformat(), "archive": links}
-        items = [self.entries.fragment(rev, "json") for record, rev in shown if not record.tombstone]
+        items = [self.entries.fragment(rev, "json").data for record, rev in shown if not record.tombstone]
         return _json_document(feed, items)
 
 
 def _renamespaced(frame: etree._Element, nsmap: dict[str | None, str]) -> etree._Element:
-    """The same element, declaring every namespace the document will use once, at the root."""
+    """The same element, declaring every namespace the document may use once, at the root (``_joined`` trims them)."""
     root = etree.Element(frame.tag, nsmap=nsmap)  # type: ignore[arg-type]
     for name, value in frame.attrib.items():
         root.set(name, value)
@@ -152,17 +152,20 @@ def _link(tag: str, rel: str, href: str, kind: str) -> etree._Element:
     return element
 
 
-def _joined(root: etree._Element, closing: bytes, fragments: list[bytes]) -> bytes:
+def _joined(root: etree._Element, closing: bytes, fragments: list[Fragment]) -> bytes:
     """The frame, pretty-printed, with the entries' bytes put in before ``closing``.
 
-    Every namespace stays declared on the root (the entries use them), so the
-    frame is not cleaned of declarations it does not use itself.
+    The root declares each namespace that the frame or one of the entries uses,
+    and no other: an unused declaration is a validator's warning, not a harmless extra.
     """
+    by_entries = frozenset().union(*(fragment.namespaces for fragment in fragments))
+    keep = [prefix for prefix, uri in root.nsmap.items() if prefix and uri in by_entries]
+    etree.cleanup_namespaces(root, keep_ns_prefixes=keep)
     frame = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     if not fragments:
         return frame
     cut = frame.rindex(closing)
-    return frame[:cut] + b"".join(fragments) + frame[cut:]
+    return frame[:cut] + b"".join(fragment.data for fragment in fragments) + frame[cut:]
 
 
 def _json_document(feed: dict[str, Any], items: list[bytes]) -> bytes:

@@ -13,7 +13,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 from feedgen.entry import FeedEntry
@@ -28,7 +28,15 @@ DC = "http://purl.org/dc/elements/1.1/"
 TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
 HISTORY = "http://purl.org/syndication/history/1.0"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
+XML_LANG = f"{{{XML_NAMESPACE}}}lang"
+
+
+class Fragment(NamedTuple):
+    """An entry's bytes for its place in a document, and the namespaces they use (the root declares them)."""
+
+    data: bytes
+    namespaces: frozenset[str]
 
 
 @dataclass
@@ -52,21 +60,22 @@ class EntryRenderer:
         """Drop the cached entries (a build is over)."""
         self._cache.clear()
 
-    def fragment(self, revision: Revision, fmt: str, *, tombstone: bool = False) -> bytes:
+    def fragment(self, revision: Revision, fmt: str, *, tombstone: bool = False) -> Fragment:
         """The entry as bytes, indented for its place in a document; serialised once per build.
 
         The namespaces are declared once on the document's root, so the
-        redeclarations lxml writes on a lone element are left out.
+        redeclarations lxml writes on a lone element are left out; the
+        fragment says which it uses, so the root declares those and no more.
         """
         key = (revision.seq, f"{fmt}-tombstone" if tombstone else f"{fmt}-bytes")
         if key not in self._cache:
             if fmt == "json":
                 data = json.dumps(self.entry(revision, "json"), ensure_ascii=False).encode()
+                self._cache[key] = Fragment(data, frozenset())
             else:
                 element = copy.deepcopy(self.tombstone(revision) if tombstone else self.entry(revision, fmt))
-                data = _serialised(element, fmt)
-            self._cache[key] = data
-        fragment: bytes = self._cache[key]
+                self._cache[key] = Fragment(_serialised(element, fmt), namespaces_used(element))
+        fragment: Fragment = self._cache[key]
         return fragment
 
     def tombstone(self, revision: Revision) -> etree._Element:
@@ -149,12 +158,21 @@ class EntryRenderer:
         return item
 
 
-# The namespaces each document declares on its root; entries are serialised inside them.
+# The prefix of every namespace a document of each format may use. Entries are serialised with these
+# prefixes; a document declares on its root only those that it (or one of its entries) uses, since
+# feed validators warn about every namespace declared that they do not know (RFC 6721's among them).
 NAMESPACES: dict[str, dict[str | None, str]] = {
     "atom": {None: ATOM, "at": TOMBSTONES, "fh": HISTORY},
     "rss": {"atom": ATOM, "content": CONTENT, "dc": DC, "fh": HISTORY},
 }
 _DEPTH = {"atom": 1, "rss": 2}  # entries sit in <feed>; items in <rss><channel>
+
+
+def namespaces_used(element: etree._Element) -> frozenset[str]:
+    """Every namespace an element, its descendants or their attributes are in (``xml:`` needs no declaring)."""
+    names = (name for node in element.iter() if isinstance(node.tag, str) for name in (node.tag, *node.attrib))
+    found = {etree.QName(name).namespace for name in names}
+    return frozenset(uri for uri in found if uri and uri != XML_NAMESPACE)
 
 
 def _serialised(element: etree._Element, fmt: str) -> bytes:

@@ -14,6 +14,7 @@ only be too high, never too low.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ def excerpt(fragment: str, limit: int) -> str:
     else:
         _cut(root, fallback, ELLIPSIS)
     return _inner_html(root).strip()
+
+
+def excerpt_text(text: str, limit: int) -> str:
+    """The first at most ``limit`` words of plain ``text``, cut by the same rules as :func:`excerpt`."""
+    # Escaped, plain text is an HTML fragment of one text run: the same cut, then the same text back.
+    return html.unescape(excerpt(str(escape(text)), limit))
 
 
 def count_words(fragment: str) -> int:

@@ -5,7 +5,9 @@ same ``tag:`` id as the feeds, the canonical link, the rights text, the
 attribution line with its active link, and ``atom:source`` naming the
 organisation's feed. A partner with an ``excerpt`` licence gets the first
 words, cut where a sentence or paragraph ends, then "Read the full statement
-at" and the link; a ``full`` licence gets the whole text as published. A
+at" and the link; a ``full`` licence gets the whole text as published. The
+licence holds in every field (the summary too): each payload is made from
+what :func:`syndicate.render.licence.allowed` allows of the revision. A
 retraction is an RFC 6721 ``at:deleted-entry``.
 
 The entry is the feed's own (:class:`EntryRenderer`, with its fixes for
@@ -29,8 +31,8 @@ from syndicate.config import Config, PartnerConfig, SiteConfig
 from syndicate.model import Change, Revision
 from syndicate.render.documents import CONTENT_TYPES, DocumentRenderer
 from syndicate.render.entries import ATOM, TOMBSTONES, XML_LANG, EntryRenderer
-from syndicate.render.excerpt import excerpt
 from syndicate.render.layout import SITE
+from syndicate.render.licence import allowed
 
 ATOM_TYPE = "application/atom+xml"
 JSON_TYPE = "application/json"
@@ -70,21 +72,24 @@ class PartnerRenderer:
         """The payload telling ``partner`` of ``revision``; ``kind`` names the event in JSON (default: its change)."""
         kind = kind or f"statement.{revision.change.value}"
         retracted = revision.change == Change.RETRACTED
+        permitted = allowed(revision, partner)  # every field below is made from this, never from ``revision``
         if partner.format == "json":
-            data = self._json_retraction(revision) if retracted else self._json_entry(revision, partner)
-            payload = {"type": kind, "timestamp": self._time(revision), "data": data}
+            data = self._json_retraction(permitted) if retracted else self._json_entry(permitted, partner)
+            payload = {"type": kind, "timestamp": self._time(permitted), "data": data}
             return Payload(json.dumps(payload, ensure_ascii=False).encode(), JSON_TYPE)
-        root = self._tombstone(revision) if retracted else self._entry(revision, partner)
+        root = self._tombstone(permitted) if retracted else self._entry(permitted, partner)
         return Payload(_xml(root), ATOM_TYPE)
 
     def content(self, revision: Revision, partner: PartnerConfig) -> str:
         """The HTML the partner may show: what its licence allows, then the attribution line."""
-        if partner.license == "full":
-            text = revision.body_html.rstrip()
-        else:
-            cut = excerpt(revision.body_html, partner.excerpt_words)
-            text = f"{cut}\n{READ_MORE.format(url=escape(revision.canonical_url))}".lstrip()
-        return f"{text}\n{self._entries().attribution(revision, html=True)}"
+        return self._content(allowed(revision, partner), partner)
+
+    def _content(self, permitted: Revision, partner: PartnerConfig) -> str:
+        """The content of a revision already cut to the licence: for an excerpt the link to the whole, then the attribution."""
+        text = permitted.body_html.rstrip()
+        if partner.license != "full":
+            text = f"{text}\n{READ_MORE.format(url=escape(permitted.canonical_url))}".lstrip()
+        return f"{text}\n{self._entries().attribution(permitted, html=True)}"
 
     def _entries(self) -> EntryRenderer:
         # A fresh renderer each time: its cache is for one feed build, and a daemon runs for months.
@@ -97,7 +102,7 @@ class PartnerRenderer:
         entry = copy.deepcopy(self._entries().entry(revision, "atom"))
         content = entry.find(f"{{{ATOM}}}content")
         assert content is not None, "EntryRenderer always writes atom:content"
-        content.text = self.content(revision, partner)
+        content.text = self._content(revision, partner)
         entry.append(self._source())
         root = etree.Element(f"{{{ATOM}}}entry", nsmap={None: ATOM})  # type: ignore[dict-item]
         root.set(XML_LANG, revision.lang)
@@ -128,7 +133,7 @@ class PartnerRenderer:
     def _json_entry(self, revision: Revision, partner: PartnerConfig) -> dict[str, Any]:
         item = dict(self._entries().entry(revision, "json"))
         extra = item.pop("_syndicate")
-        item["content_html"] = self.content(revision, partner)
+        item["content_html"] = self._content(revision, partner)
         return {**item, **extra, "license": partner.license, "source": self._json_source()}
 
     def _json_retraction(self, revision: Revision) -> dict[str, Any]:

@@ -12,18 +12,33 @@
 - ``verdict``: what a reply means for the delivery (sent, retry when, failed, partner gone);
 - ``compose``: claimed deliveries into signed pushes, or an outcome without sending;
 - ``sender``: the stage, one lane per partner so a slow one never delays the others.
+
+A partner URL may carry ``user:password@``. Every text that leaves this
+package (an error, a verdict, a log line, what a command shows) goes through
+:func:`redact` first, so the password reaches the partner and nothing else.
 """
 
 from __future__ import annotations
 
+import re
+
 from syndicate.errors import SyndicateError
+
+# The password of a URL's userinfo, in any text: requests' own errors repeat the URL as given.
+_USERINFO_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]+@")
+HIDDEN = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it hidden (``https://user:***@host/``)."""
+    return _USERINFO_PASSWORD.sub(rf"\1:{HIDDEN}@", text)
 
 
 class PartnerError(SyndicateError):
     """A push to a partner could not be made, or got no reply."""
 
     def __init__(self, partner: str, message: str) -> None:
-        super().__init__(f"partner {partner}: {message}")
+        super().__init__(redact(f"partner {partner}: {message}"))
         self.partner = partner
 
 

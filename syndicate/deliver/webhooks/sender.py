@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -28,7 +29,7 @@ import requests
 from sqlalchemy.engine import Connection
 
 from syndicate.config import PartnerConfig
-from syndicate.deliver.webhooks import Unreachable
+from syndicate.deliver.webhooks import Unreachable, redact
 from syndicate.deliver.webhooks.compose import Composer, Outgoing, Push
 from syndicate.deliver.webhooks.http import Reply, post
 from syndicate.deliver.webhooks.verdict import Verdict, judge
@@ -163,7 +164,8 @@ class WebhookSender:
         except Unreachable as exc:
             verdict = Verdict(Outcome.RETRY, str(exc))
         except Exception as exc:  # one partner's surprise must not stop the other lanes
-            log.exception("push %s to %s failed unexpectedly", push.webhook_id, push.partner.name)
+            trace = redact(traceback.format_exc())  # the URL in it may carry a password
+            log.error("push %s to %s failed unexpectedly:\n%s", push.webhook_id, push.partner.name, trace)
             verdict = Verdict(Outcome.RETRY, f"partner {push.partner.name}: unexpected error: {exc!r}")
         else:
             verdict = judge(push.partner, reply, self.clock())

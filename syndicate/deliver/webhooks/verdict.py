@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from syndicate.config import PartnerConfig
+from syndicate.deliver.webhooks import redact
 from syndicate.deliver.webhooks.http import Reply
 from syndicate.outbox import Outcome
 
@@ -32,6 +33,11 @@ class Verdict:
     error: str | None = None
     retry_at: datetime | None = None  # only from Retry-After; otherwise the retry policy decides
     disable: bool = False
+
+    def __post_init__(self) -> None:
+        # The error is stored and logged as it is: a partner URL in it must not carry its password.
+        if self.error is not None:
+            object.__setattr__(self, "error", redact(self.error))
 
 
 def judge(partner: PartnerConfig, reply: Reply, now: datetime) -> Verdict:
