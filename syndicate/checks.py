@@ -1,29 +1,35 @@
 """``syndicate check``: read config, statements and templates; report every problem; change nothing.
 
 Besides the statements and templates, it looks at what the configuration
-needs from outside itself: the secrets its ``_env`` keys name, the DKIM key
-file, and links that one-click unsubscribe needs to be https.
+needs from outside itself: the secrets its ``_env`` keys name (set, and long
+enough to resist guessing), the DKIM key file, and links that one-click
+unsubscribe needs to be https.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from syndicate.config import Config
 from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.webhooks import SecretError
-from syndicate.deliver.webhooks.signing import signer_for
+from syndicate.deliver.webhooks.signing import decode, signer_for
 from syndicate.errors import ConfigError, SourceError
 from syndicate.ingest import resolve_duplicates
-from syndicate.model import Problem, Severity
+from syndicate.model import Problem, Severity, Statement
 from syndicate.render import templates
 from syndicate.render.email import REQUIRED_TEMPLATES as EMAIL_TEMPLATES
 from syndicate.sources import make_source
+from syndicate.tokens import MIN_SECRET_BYTES
 from syndicate.web.pages import REQUIRED_TEMPLATES as WEB_TEMPLATES
 
+MIN_LINK_SECRET = MIN_SECRET_BYTES
+MIN_PARTNER_KEY = 24
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 REQUIRED_TEMPLATES = ("feeds/attribution.html", "feeds/attribution.txt", *EMAIL_TEMPLATES, *WEB_TEMPLATES)
 
 
@@ -45,7 +51,7 @@ def _statements(config: Config) -> list[Problem]:
 
 def _settings(config: Config, where: str) -> list[Problem]:
     """What the settings need from outside the file: secrets in the environment, key files, https links."""
-    problems = []
+    problems = [*_weak_secrets(config, where)]
     for partner in config.partners:
         try:
             signer_for(config, partner)
@@ -67,6 +73,32 @@ def _settings(config: Config, where: str) -> list[Problem]:
     return problems
 
 
+def _weak_secrets(config: Config, where: str) -> list[Problem]:
+    """Secrets too short to resist guessing: the link secret under 32 bytes, a partner's key under 24."""
+    problems = []
+    link_secret = os.environ.get(config.web.secret_env, "")
+    if link_secret and len(link_secret.encode()) < MIN_LINK_SECRET:
+        message = (
+            f"web.secret_env: the secret in {config.web.secret_env} is {len(link_secret.encode())} bytes; "
+            f"use at least {MIN_LINK_SECRET} random bytes ({MAKE_SECRET})"
+        )
+        problems.append(Problem(where, message))
+    for index, partner in enumerate(config.partners):
+        for setting in ("secret_env", "previous_secret_env"):
+            variable = getattr(partner, setting)
+            try:
+                key = decode(partner.name, variable, os.environ.get(variable, "")) if variable else None
+            except SecretError:
+                continue  # reported by signer_for
+            if key is not None and len(key) < MIN_PARTNER_KEY:
+                message = (
+                    f"partners[{index}].{setting}: partner {partner.name}'s key in {variable} is {len(key)} bytes; "
+                    f"use at least {MIN_PARTNER_KEY} random bytes (whsec_ and the base64 of them)"
+                )
+                problems.append(Problem(where, message))
+    return problems
+
+
 def _https_or_loopback(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "https":
@@ -75,6 +107,36 @@ def _https_or_loopback(url: str) -> bool:
         return ipaddress.ip_address(parts.hostname or "").is_loopback
     except ValueError:
         return parts.hostname == "localhost"
+
+
+def notes(config: Config, now: datetime | None = None) -> list[str]:
+    """What an operator should know that is no problem: each partner's age limit, and what it holds back."""
+    if not config.partners:
+        return []
+    try:
+        published = [s.published for s in _publishable(config)]
+    except SourceError:
+        published = None  # the source's failure is among the problems already
+    return [_age_note(config, i, now or datetime.now(UTC), published) for i in range(len(config.partners))]
+
+
+def _age_note(config: Config, index: int, now: datetime, published: list[datetime] | None) -> str:
+    """The age limit of ``partners[index]``, and how many of the statements on hand it would hold back if new."""
+    partner = config.partners[index]
+    days = config.partner_max_age_days(partner)
+    key = "partner_defaults" if partner.max_age_days is None else f"partners[{index}]"
+    note = f"note: partner {partner.name}: a statement first seen over {days} day(s) after its publication"
+    note += f" is not pushed ({key}.max_age_days)"
+    if published is None:
+        return note
+    older = sum(now - moment > timedelta(days=days) for moment in published)
+    return note + f"; {older} of the {len(published)} statements here are that old"
+
+
+def _publishable(config: Config) -> list[Statement]:
+    """The statements the source holds that read cleanly and are meant to be published."""
+    scan = make_source(config).scan({})
+    return [s for s in resolve_duplicates(scan, {})[0] if not (s.draft or s.retracted)]
 
 
 def statement_count(config: Config) -> int:

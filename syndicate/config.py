@@ -68,17 +68,54 @@ def _want(key: str, ok: bool, wanted: str, value: Any) -> None:
         raise ConfigError(key, f"wanted {wanted}, got {value!r}")
 
 
+# Every character that ends a line somewhere (a mail header, an SMTP command) or cannot be sent at all.
+_BREAKS_A_LINE = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+# What no text may hold: characters XML cannot carry (a feed with one is not XML).
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def text(key: str, value: Any, ctx: LoadContext) -> str:
     """A non-empty single-line string."""
     _want(key, isinstance(value, str) and value.strip() != "", "a non-empty string", value)
-    _want(key, "\n" not in value and "\r" not in value, "a single line", value)
+    _want(key, not _BREAKS_A_LINE.search(value), "one line without line breaks or control characters", value)
     return str(value).strip()
 
 
 def any_text(key: str, value: Any, ctx: LoadContext) -> str:
-    """Any string, possibly empty or multi-line."""
+    """Any string, possibly empty or multi-line, without control characters (tab and line breaks aside)."""
     _want(key, isinstance(value, str), "a string", value)
+    _want(key, not _NOT_TEXT.search(value), "text without control characters", value)
     return str(value)
+
+
+def one_line_text(key: str, value: Any, ctx: LoadContext) -> str:
+    """A string, possibly empty, on one line: no line break or control character (it goes into a header)."""
+    _want(key, isinstance(value, str), "a string", value)
+    _want(key, not _BREAKS_A_LINE.search(value), "one line without line breaks or control characters", value)
+    return str(value)
+
+
+_DNS_NAME = re.compile(
+    r"(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*"
+)
+_ADDRESS_LITERAL = re.compile(r"\[(?:[0-9.]{7,15}|IPv6:[0-9A-Fa-f:.]{2,45})\]")
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+def _matching(pattern: re.Pattern[str], wanted: str) -> Check:
+    """A string ``pattern`` matches whole, or "" for the default."""
+
+    def check(key: str, value: Any, ctx: LoadContext) -> str:
+        _want(key, value == "" or (isinstance(value, str) and bool(pattern.fullmatch(value))), wanted, value)
+        return str(value)
+
+    return check
+
+
+# Each goes into a header or an SMTP command as it is: nothing but the characters its grammar allows.
+host_name = _matching(_DNS_NAME, "a host name like mail.example.org")
+helo_name = _matching(re.compile(f"{_DNS_NAME.pattern}|{_ADDRESS_LITERAL.pattern}"), "a host name or [address]")
+dot_atom = _matching(_DOT_ATOM, "a name like statements.example.org (RFC 2919)")
 
 
 def boolean(key: str, value: Any, ctx: LoadContext) -> bool:
@@ -96,6 +133,16 @@ def integer(low: int, high: int | None = None) -> Check:
         limits = f"at least {low}" if high is None else f"between {low} and {high}"
         _want(key, in_range, f"an integer {limits}", value)
         return int(value)
+
+    return check
+
+
+def optional_integer(low: int) -> Check:
+    """An integer of at least ``low``, or "" (None) for a default taken from another setting."""
+    whole = integer(low)
+
+    def check(key: str, value: Any, ctx: LoadContext) -> int | None:
+        return None if value == "" else whole(key, value, ctx)
 
     return check
 
@@ -209,15 +256,18 @@ def partner_name(key: str, value: Any, ctx: LoadContext) -> str:
 
 
 def webhook_url(key: str, value: Any, ctx: LoadContext) -> str:
-    """An https URL; plain http only to a loopback address (tests, a local relay)."""
-    checked = str(url("http", "https")(key, value, ctx))
-    host = urlsplit(checked).hostname or ""
+    """An https URL; plain http only to a loopback address (tests, a local relay). Its password is never echoed."""
+    _want(key, isinstance(value, str), "a URL", value)
+    parts = urlsplit(value)
+    shown = value.replace(f":{parts.password}@", ":***@") if parts.password else value
+    _want(key, parts.scheme in ("http", "https") and bool(parts.netloc), "an absolute http or https URL", shown)
+    host = parts.hostname or ""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:  # a name, not an address
         loopback = host == "localhost"
-    _want(key, checked.startswith("https:") or loopback, "an https URL (http only on loopback)", value)
-    return checked
+    _want(key, parts.scheme == "https" or loopback, "an https URL (http only on loopback)", shown)
+    return str(value)
 
 
 def database_url(key: str, value: Any, ctx: LoadContext) -> str:
@@ -268,9 +318,9 @@ def email_address(key: str, value: Any, ctx: LoadContext) -> str:
 
 
 def host_port(key: str, value: Any, ctx: LoadContext) -> str:
-    """A "host:port" to listen on."""
-    ok = isinstance(value, str) and bool(re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", value))
-    _want(key, ok, 'a "host:port" like "127.0.0.1:8080"', value)
+    """A "host:port" to listen on; port 0 lets the system choose."""
+    found = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})", value) if isinstance(value, str) else None
+    _want(key, found is not None and int(found.group(2)) <= 65535, 'a "host:port" like "127.0.0.1:8080"', value)
     return str(value)
 
 
@@ -318,7 +368,26 @@ class SourceConfig:
     )
     path: Path = setting("Folder of statement files (type = 'files').", "statements", path)
     url: str = setting("Feed to ingest (type = 'feed').", "", any_text)
-    timeout_seconds: float = setting("Connect and read timeout when fetching the feed.", 10.0, number(0.1))
+    timeout_seconds: float = setting(
+        "Longest wait for the feed's server at each step of a fetch (connecting, each read).", 10.0, number(0.1)
+    )
+    deadline_seconds: float = setting(
+        "Longest a whole feed fetch may take, redirects included; a slower one is cut off there and fails.",
+        60.0,
+        number(0.1),
+    )
+    max_feed_bytes: int = setting(
+        "Largest feed read, counted after decompression; reading stops there, the fetch fails and the last"
+        " good state is kept.",
+        20_000_000,
+        integer(1),
+    )
+    redirect_origins: tuple[str, ...] = setting(
+        "Other sites the feed may redirect to, as URLs whose scheme, host and port count; a redirect to any"
+        " other origin than source.url's is refused.",
+        (),
+        url_list("http", "https"),
+    )
     max_bytes: int = setting(
         "Largest statement file read; bigger files are reported and skipped.", 1_000_000, integer(1)
     )
@@ -384,7 +453,7 @@ class SmtpConfig:
         "Messages per second at most, over all connections of one node (0 = unlimited).", 0.0, number(0)
     )
     timeout_seconds: float = setting("Seconds to wait for the server at each step.", 30.0, number(0.1))
-    helo: str = setting("Name given in EHLO (default: the host name of site.url).", "", any_text)
+    helo: str = setting("Name given in EHLO (default: the host name of site.url).", "", helo_name)
     sending_process: bool = setting(
         "Talk SMTP from a child process, so composing and sending use two cores (false: one process).", True, boolean
     )
@@ -400,10 +469,10 @@ class DigestConfig:
 
 @dataclass(frozen=True)
 class DkimConfig:
-    """``[email.dkim]``: optional DKIM signing (all three set to sign)."""
+    """``[email.dkim]``: optional DKIM signing (all three set to sign, none to send unsigned)."""
 
-    selector: str = setting("DKIM selector.", "", any_text)
-    domain: str = setting("DKIM signing domain (d=).", "", any_text)
+    selector: str = setting("DKIM selector.", "", host_name)
+    domain: str = setting("DKIM signing domain (d=).", "", host_name)
     key_file: Path | None = setting("PEM private key file (keep it out of git).", "", optional_path)
 
     @property
@@ -419,9 +488,9 @@ class EmailConfig:
     transport: str = setting("'file' (write .eml files to email.outbox) or 'smtp'.", "file", choice("file", "smtp"))
     outbox: Path = setting("Folder the file transport writes messages to.", "outbox", path)
     from_address: str = setting("Sender address (default: newsletter@ the host of site.url).", "", email_address)
-    from_name: str = setting("Sender name (default: site.title).", "", any_text)
+    from_name: str = setting("Sender name (default: site.title).", "", one_line_text)
     reply_to: str = setting("Reply-To address, if any.", "", email_address)
-    list_id: str = setting("List-Id (default: statements.<host of site.url>).", "", any_text)
+    list_id: str = setting("List-Id (default: statements.<host of site.url>).", "", dot_atom)
     unsubscribe_mailto: str = setting(
         "Address in the mailto: List-Unsubscribe link (default: unsubscribe@ the host).", "", email_address
     )
@@ -456,7 +525,10 @@ class WebConfig:
         "Environment variable holding earlier secrets, comma-separated, still accepted.", "", env_name
     )
     serve_in_run: bool = setting(
-        "Serve the web pages inside `syndicate run` too (false: run `syndicate serve` on its own).", True, boolean
+        "Serve the web pages inside `syndicate run` of roles all and scheduler (a worker only with --web;"
+        " false: run `syndicate serve` on its own).",
+        True,
+        boolean,
     )
     threads: int = setting("Threads answering web requests.", 8, integer(1, 256))
     proxy_hops: int = setting(
@@ -486,6 +558,22 @@ class TemplatesConfig:
 
 
 @dataclass(frozen=True)
+class PartnerDefaultsConfig:
+    """``[partner_defaults]``: what each ``[[partners]]`` table gets unless it says otherwise.
+
+    A table of its own, because ``[[partners]]`` is an array of tables: TOML has no
+    room for a ``partners.max_age_days`` beside it.
+    """
+
+    max_age_days: int = setting(
+        "Statements published longer ago than this are not pushed when first seen (a backfill does not"
+        " flood partners); updates and retractions still reach partners that got the statement.",
+        7,
+        integer(1),
+    )
+
+
+@dataclass(frozen=True)
 class PartnerConfig:
     """``[[partners]]``: a partner site that gets each statement, update and retraction pushed, signed."""
 
@@ -505,6 +593,12 @@ class PartnerConfig:
     categories: tuple[str, ...] = setting("Only statements in one of these categories (empty: all).", (), text_list)
     format: str = setting("Payload: 'atom' (an Atom entry document) or 'json'.", "atom", choice("atom", "json"))
     timeout_seconds: float = setting("Connect and read timeout of each push.", 10.0, number(0.1))
+    max_age_days: int | None = setting(
+        "Days after publication a statement is still pushed to this partner when first seen (empty:"
+        " partner_defaults.max_age_days).",
+        "",
+        optional_integer(1),
+    )
 
 
 @dataclass(frozen=True)
@@ -520,6 +614,7 @@ class Config:
     templates: TemplatesConfig = section(TemplatesConfig, "Template folder.")
     email: EmailConfig = section(EmailConfig, "Newsletters.")
     web: WebConfig = section(WebConfig, "Web pages.")
+    partner_defaults: PartnerDefaultsConfig = section(PartnerDefaultsConfig, "Defaults of every partner.")
     partners: tuple[PartnerConfig, ...] = table_list(PartnerConfig, "Partner sites statements are pushed to.")
 
     @property
@@ -542,6 +637,11 @@ class Config:
     def sender(self) -> tuple[str, str]:
         """(name, address) mail comes from."""
         return self.email.from_name or self.site.title, self.email.from_address or f"newsletter@{self.site.domain}"
+
+    def partner_max_age_days(self, partner: PartnerConfig) -> int:
+        """How many days old a statement may be when first seen and still be pushed to ``partner``."""
+        own = partner.max_age_days
+        return self.partner_defaults.max_age_days if own is None else own
 
     def secret(self, env_key: str, variable: str) -> str:
         """Read the secret held by ``variable``; ``env_key`` names the setting."""
@@ -622,6 +722,7 @@ def _reject_unknown(raw: Mapping[str, Any], known: list[str], prefix: str) -> No
 
 def _check_across(config: Config) -> None:
     """Rules that involve more than one setting."""
+    _check_dkim(config.email.dkim)
     names = [partner.name for partner in config.partners]
     for index, name in enumerate(names):
         if name in names[:index]:
@@ -632,6 +733,15 @@ def _check_across(config: Config) -> None:
         url("http", "https")("feeds.base_url", config.feeds.base_url, LoadContext(config.root))
     if config.web.base_url:
         url("http", "https")("web.base_url", config.web.base_url, LoadContext(config.root))
+
+
+def _check_dkim(dkim: DkimConfig) -> None:
+    """Half a DKIM table would send unsigned mail while the operator thinks it is signed."""
+    given = {"selector": dkim.selector, "domain": dkim.domain, "key_file": dkim.key_file}
+    missing = [name for name, value in given.items() if not value]
+    if 0 < len(missing) < len(given):
+        wanted = "selector, domain and key_file all set to sign (or none, to send unsigned)"
+        raise ConfigError(f"email.dkim.{missing[0]}", f"is missing: wanted {wanted}")
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -183,15 +183,30 @@ def _row(
 ) -> NewSubscriber:
     if len(values) > len(header):
         raise InvalidSubscriber("the row has more columns than the header")
-    fields = {name: value.strip() for name, value in zip(header, values, strict=False)}
+    fields = {name: from_cell(value.strip()) for name, value in zip(header, values, strict=False)}
     languages = check_languages(re.split(r"[;,\s]+", fields.get("languages", ""))) or default_languages
     categories = check_categories([fields.get("categories", "")])
     frequency = check_frequency(fields.get("frequency") or "immediate")
     return NewSubscriber(normalise_email(fields.get("email", "")), languages, categories, frequency, confirmed, method)
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection"): an
+# export writes it after a quote, which spreadsheets show as text, and an import takes the quote off.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_cell(value: object) -> object:
+    """``value`` as an exported cell: text a spreadsheet would run as a formula is quoted."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def from_cell(value: str) -> str:
+    """An imported cell as it was before :func:`as_cell` quoted it."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
 def to_csv(rows: Iterable[dict[str, object]]) -> Iterator[str]:
-    """CSV lines (header first) for ``subscribers export``."""
+    """CSV lines (header first) for ``subscribers export``; no cell can start a spreadsheet formula."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -199,5 +214,5 @@ def to_csv(rows: Iterable[dict[str, object]]) -> Iterator[str]:
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(row)
+        writer.writerow({name: as_cell(value) for name, value in row.items()})
         yield buffer.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -100,9 +101,12 @@ def test_a_bad_config_stops_with_the_key_named_and_no_traceback(demo):
 
 
 def test_the_config_can_be_named_by_the_environment(demo):
-    result = CliRunner().invoke(main, ["status", "--json"], env={"SYNDICATE_CONFIG": str(demo / "config.toml")})
+    env = {"SYNDICATE_CONFIG": str(demo / "config.toml")}
+    assert CliRunner().invoke(main, ["build"], env=env).exit_code == 0
+    result = CliRunner().invoke(main, ["status", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["last_tick"] is None
+    assert json.loads(result.stdout)["last_tick"] is None  # a build is no tick
+    assert (demo / "syndicate.db").is_file()
 
 
 def test_python_dash_m_syndicate_is_the_same_command(demo):
@@ -142,3 +146,18 @@ def test_check_names_settings_whose_secrets_are_missing_or_whose_links_are_not_h
     monkeypatch.setenv("CHECK_PARTNER_SECRET", "not-whsec")
     _, _, err = run(demo, "check")
     assert "does not start with whsec_" in err
+
+
+def test_check_refuses_secrets_too_short_to_resist_guessing(demo):
+    config = demo / "config.toml"
+    partner = '\n[[partners]]\nname = "wire"\nurl = "https://wire.example.org/hook"\nsecret_env = "WIRE_SECRET"\n'
+    config.write_text(config.read_text(encoding="utf-8") + partner, encoding="utf-8")
+    weak = {"SYNDICATE_SECRET": "s" * 31, "WIRE_SECRET": "whsec_" + base64.b64encode(b"k" * 23).decode()}
+    code, _, err = run(demo, "check", env=weak)
+    assert code == 1
+    assert "web.secret_env: the secret in SYNDICATE_SECRET is 31 bytes; use at least 32 random bytes" in err
+    assert "partners[0].secret_env: partner wire's key in WIRE_SECRET is 23 bytes; use at least 24" in err
+    assert "s" * 31 not in err
+    strong = {"SYNDICATE_SECRET": "s" * 32, "WIRE_SECRET": "whsec_" + base64.b64encode(b"k" * 24).decode()}
+    code, _, err = run(demo, "check", env=strong)
+    assert "secret" not in err.lower(), err

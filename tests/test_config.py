@@ -109,3 +109,53 @@ def test_a_bad_database_url_from_the_environment_is_reported_without_its_passwor
         c.database_url()
     assert "hunter2" not in str(caught.value)
     assert "mysql://syndicate:***@db.internal/syndicate" in str(caught.value)
+
+
+# -- config that passes check works: what would break a header, an SMTP command or a socket is refused --
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "wanted"),
+    [
+        ({"email": {"from_name": "Org\nBcc: everyone@example.org"}}, "email.from_name", "one line"),
+        ({"email": {"from_name": "Org\u2028News"}}, "email.from_name", "one line"),
+        ({"email": {"list_id": "statements.example.org\r\nX-Evil: 1"}}, "email.list_id", "RFC 2919"),
+        (
+            {"email": {"smtp": {"helo": "mail.example.org\r\nMAIL FROM:<x@evil.example>"}}},
+            "email.smtp.helo",
+            "host name",
+        ),
+        ({"email": {"smtp": {"helo": "two words"}}}, "email.smtp.helo", "host name"),
+        ({"web": {"bind": "127.0.0.1:99999"}}, "web.bind", '"host:port"'),
+        ({"email": {"dkim": {"selector": "s1"}}}, "email.dkim.domain", "selector, domain and key_file all set"),
+        ({"email": {"dkim": {"selector": "s1", "domain": "example.org"}}}, "email.dkim.key_file", "all set"),
+        (
+            {"email": {"dkim": {"selector": "s1\n", "domain": "example.org", "key_file": "k.pem"}}},
+            "email.dkim.selector",
+            "host name",
+        ),
+        ({"site": {"title": "Org\x07"}}, "site.title", "one line"),
+        ({"site": {"rights": "All rights\x00 reserved"}}, "site.rights", "without control characters"),
+    ],
+)
+def test_a_value_that_would_break_a_header_or_a_command_is_refused(raw, key, wanted):
+    with pytest.raises(ConfigError) as caught:
+        config(**raw)
+    assert caught.value.key == key
+    assert wanted in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"email": {"from_name": "İnsan Hakları Derneği · Правозащитный центр"}},
+        {"email": {"list_id": "news_2026.statements.example.org"}},
+        {"email": {"smtp": {"helo": "[192.0.2.1]"}}},
+        {"email": {"smtp": {"helo": "mail-1.example.org"}}},
+        {"email": {"dkim": {"selector": "s2026_a", "domain": "example.org", "key_file": "dkim.pem"}}},
+        {"web": {"bind": "[::1]:65535"}},
+        {"site": {"rights": "All rights reserved.\nQuote with an active link."}},
+    ],
+)
+def test_good_values_of_the_same_settings_still_pass(raw):
+    config(**raw)

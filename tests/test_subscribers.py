@@ -251,3 +251,22 @@ def test_a_removed_subscribers_id_is_never_given_to_someone_new_and_their_pendin
     assert second != first, "deliveries name subscribers by id: an id is never reused"
     assert owed.state == "cancelled"
     assert owed.last_error == "subscriber removed"
+
+
+def test_export_never_writes_a_cell_a_spreadsheet_would_run_and_import_reads_it_back(cli_site, tmp_path):
+    # Addresses and categories may start with characters a spreadsheet takes for a formula (OWASP).
+    ok(cli_site, "subscribers", "add", "--confirmed", "--category", "=HYPERLINK(1)", "--", "-cmd@example.org")
+    ok(cli_site, "subscribers", "add", "+1@example.org", "--confirmed", "--category", "@SUM(A1)")
+    exported = ok(cli_site, "subscribers", "export").stdout
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    for row in rows:
+        for name, value in row.items():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (name, value)
+    assert {r["email"] for r in rows} == {"'-cmd@example.org", "'+1@example.org"}
+    ok(cli_site, "subscribers", "remove", "--", "-cmd@example.org")
+    ok(cli_site, "subscribers", "remove", "+1@example.org")
+    path = tmp_path / "list.csv"
+    path.write_text(exported, encoding="utf-8")
+    ok(cli_site, "subscribers", "import", str(path), "--confirmed")
+    back = stored(cli_site, "-cmd@example.org")
+    assert back is not None and back.categories == ("=HYPERLINK(1)",)

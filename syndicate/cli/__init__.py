@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate import __version__
 from syndicate.app import App, build_app
 from syndicate.config import Config, load
 from syndicate.errors import SyndicateError
+from syndicate.store.db import unusable
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -35,21 +37,42 @@ class Context:
                 raise click.ClickException(str(exc)) from exc
         return self._config
 
-    def app(self) -> App:
-        """The wired pipeline (built once; the database is upgraded if needed)."""
+    def app(self, *, read_only: bool = False) -> App:
+        """The wired pipeline (built once; the database is upgraded if needed).
+
+        ``read_only`` for commands that only look: nothing in the database is
+        written, not even its schema version.
+        """
         if self._app is None:
             try:
-                self._app = build_app(self.config)
+                self._app = build_app(self.config, read_only=read_only)
             except SyndicateError as exc:
                 raise click.ClickException(str(exc)) from exc
             click.get_current_context().call_on_close(self._app.close)
         return self._app
 
+    def database_failure(self, exc: SQLAlchemyError) -> str:
+        """The one line a database that cannot be reached or written is reported as."""
+        key = "database.url_env" if self.config.database.url_env else "database.url"
+        return unusable(key, self.config.database_url(), exc)
+
+
+class Main(click.Group):
+    """The command group; a database that fails under any command is one line naming its setting."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as exc:
+            if not isinstance(ctx.obj, Context):
+                raise
+            raise click.ClickException(ctx.obj.database_failure(exc)) from exc
+
 
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
     "config_path",

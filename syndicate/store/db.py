@@ -16,11 +16,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import DateTime, Table, create_engine, event, text
+from sqlalchemy import DateTime, Table, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_MS = 30_000
@@ -47,12 +51,28 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Database:
-    """An engine and the transactions syndicate needs of it."""
+    """An engine and the transactions syndicate needs of it.
 
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    ``read_only`` is for commands that only look (``status``): every transaction
+    is read-only (SQLite opens the file read-only and never creates it), so
+    looking can neither change the database nor upgrade it.
+    """
+
+    def __init__(self, url: str, *, read_only: bool = False, **engine_options: Any) -> None:
         self.url = url
-        self.engine: Engine = _engine(url, **engine_options)
+        self.read_only = read_only
+        self.engine: Engine = _engine(url, read_only, **engine_options)
         self.dialect = self.engine.dialect.name
+
+    def exists(self) -> bool:
+        """Whether the database is there to be opened (an SQLite file; a server's database is assumed)."""
+        path = make_url(self.url).database if self.dialect == "sqlite" else None
+        return not path or path == ":memory:" or Path(path.removeprefix("file:").split("?")[0]).exists()
+
+    @property
+    def shown(self) -> str:
+        """The URL as it may be shown: without its password."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -102,6 +122,15 @@ class Database:
         self.engine.dispose()
 
 
+def unusable(key: str, url: str, exc: SQLAlchemyError) -> str:
+    """One line saying the database at ``url`` (set by ``key``) failed, and why; never its password."""
+    shown = make_url(url).render_as_string(hide_password=True) if "://" in url else url
+    # A driver's own error says why in its first line; SQLAlchemy's wrapping adds the SQL and a link.
+    cause = getattr(exc, "orig", None)
+    reason = str(cause if cause is not None else exc).strip().splitlines()
+    return f"{key}: the database {shown} cannot be used: {reason[0] if reason else type(exc).__name__}"
+
+
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """An INSERT that knows ON CONFLICT, for the engine ``conn`` talks to."""
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
@@ -123,21 +152,38 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def _engine(url: str, **options: Any) -> Engine:
+def _engine(url: str, read_only: bool, **options: Any) -> Engine:
     if not url.startswith("sqlite"):
         options.setdefault("pool_pre_ping", True)
-        return create_engine(url, **options)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **options)
-    event.listen(engine, "connect", _sqlite_connect)
+        engine = create_engine(url, **options)
+        if read_only:
+            event.listen(engine, "connect", _postgresql_read_only)
+        return engine
+    connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_MS / 1000}
+    if read_only:  # opened read-only as an SQLite URI: a missing file is an error, not a new database
+        url = f"sqlite:///file:{quote(make_url(url).database or '')}?mode=ro&uri=true"
+    engine = create_engine(url, connect_args=connect_args, **options)
+    event.listen(engine, "connect", partial(_sqlite_connect, read_only))
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+def _postgresql_read_only(dbapi_connection: Any, record: Any) -> None:
+    # Set on the session, so whatever options the URL carries (a search_path) still apply.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    dbapi_connection.commit()
+
+
+def _sqlite_connect(read_only: bool, dbapi_connection: Any, record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    if read_only:  # opened with mode=ro: only what reads may be set (WAL is the writers' business)
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+        return
     _write_ahead_log(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA cache_size=-16384")  # 16 MiB: the hot end of a large outbox stays in memory

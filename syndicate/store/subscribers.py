@@ -11,8 +11,8 @@ from sqlalchemy import Integer, cast, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from syndicate.store.db import dialect_insert
-from syndicate.store.schema import deliveries, subscribers, suppressions
-from syndicate.subscribers import NewSubscriber, Status, joined, split
+from syndicate.store.schema import deliveries, subscribe_requests, subscribers, suppressions
+from syndicate.subscribers import Frequency, NewSubscriber, Status, joined, split
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,8 @@ def set_status(
 
 def remove(conn: Connection, email: str, now: datetime) -> bool:
     """Delete a subscriber entirely, cancelling the mail still owed to them; True if there was one."""
+    # A form request still waiting for the tick would bring the address straight back.
+    conn.execute(delete(subscribe_requests).where(subscribe_requests.c.email == email))
     found = by_email(conn, email)
     if found is None:
         return False
@@ -206,3 +208,50 @@ def unsuppress(conn: Connection, email: str, now: datetime) -> bool:
 def is_suppressed(conn: Connection, email: str) -> bool:
     """Whether ``email`` is on the suppression list."""
     return conn.execute(select(suppressions.c.email).where(suppressions.c.email == email)).first() is not None
+
+
+# -- subscribe requests from the web form, waiting for the tick --
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """What someone asked for on the form (``wanted.consent_at`` is when), and the language of its mail."""
+
+    wanted: NewSubscriber
+    mail_lang: str
+    id: int = 0
+
+
+def add_request(conn: Connection, request: SubscribeRequest) -> None:
+    """Store a subscribe request as it came: one insert, reading nothing about the address."""
+    wanted = request.wanted
+    conn.execute(
+        insert(subscribe_requests).values(
+            email=wanted.email,
+            languages=joined(wanted.languages),
+            categories=joined(wanted.categories),
+            frequency=wanted.frequency.value,
+            mail_lang=request.mail_lang,
+            consent_method=wanted.consent_method,
+            requested_at=wanted.consent_at,
+        )
+    )
+
+
+def oldest_requests(conn: Connection, limit: int) -> list[SubscribeRequest]:
+    """Up to ``limit`` stored requests, oldest first."""
+    query = select(subscribe_requests).order_by(subscribe_requests.c.id).limit(limit)
+    return [_request(row) for row in conn.execute(query)]
+
+
+def forget_requests(conn: Connection, ids: list[int]) -> None:
+    """Delete requests once they are acted on."""
+    conn.execute(delete(subscribe_requests).where(subscribe_requests.c.id.in_(ids)))
+
+
+def _request(row: Row[Any]) -> SubscribeRequest:
+    wanted = NewSubscriber(
+        row.email, split(row.languages), split(row.categories), Frequency(row.frequency),
+        False, row.consent_method, row.requested_at,
+    )  # fmt: skip
+    return SubscribeRequest(wanted, row.mail_lang, row.id)
