@@ -8,7 +8,10 @@ upgrade applies to what entered before them):
   make every feed holding it unwritable;
 - :func:`sanitise_html` keeps only the elements, attributes and URL schemes of
   one allow-list (nh3): no scripts, handlers, styles, frames, forms, ``<base>``
-  or ``<meta>`` reach a feed, a mail or a partner.
+  or ``<meta>`` reach a feed, a mail or a partner. Elements nested deeper than
+  :data:`MAX_DEPTH` are shown as text instead: the HTML parser walks the open
+  elements at every block, so a file of ten thousand unclosed ``<div>`` would
+  cost the square of its size.
 """
 
 from __future__ import annotations
@@ -37,6 +40,47 @@ _CLEANER = nh3.Cleaner(
     link_rel=None,  # no target attribute gets through, so a link cannot reach back into our page
 )
 _SPACE = re.compile(r"\s+")
+# Deeper than any real document nests; past it, an opening tag is escaped into text.
+MAX_DEPTH = 128
+# The start of a tag (only its start: a pattern that looked for the closing '>' would rescan unclosed runs).
+_TAG_START = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
+# Elements that never hold others open: void ones, and those an HTML parser closes by itself at a sibling.
+_NO_DEPTH = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "option",
+        "optgroup",
+        "tr",
+        "td",
+        "th",
+        "thead",
+        "tbody",
+        "tfoot",
+        "rt",
+        "rp",
+        "colgroup",
+        "caption",
+        "html",
+        "head",
+        "body",
+    ]
+)
 _BLOCKS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "tr", "br"}
 
 
@@ -46,11 +90,17 @@ class Removed:
 
     count: int
     first: str
+    deep: int = 0  # opening tags past MAX_DEPTH, shown as text (by sanitise_html)
 
     def __str__(self) -> str:
-        return (
-            f"removed {self.count} control or non-character(s) that XML cannot carry (first: U+{ord(self.first):04X})"
-        )
+        said = []
+        if self.count:
+            said.append(
+                f"removed {self.count} control or non-character(s) that XML cannot carry (first: U+{ord(self.first):04X})"
+            )
+        if self.deep:
+            said.append(f"showed {self.deep} tag(s) nested deeper than {MAX_DEPTH} elements as text")
+        return "; ".join(said)
 
 
 def xml_clean(value: str) -> tuple[str, Removed | None]:
@@ -66,9 +116,45 @@ def sanitise_html(fragment: str) -> tuple[str, Removed | None]:
 
     Sanitising parses the HTML, which decodes its character references: a
     ``&#1;`` comes out as U+0001, so the result is cleaned after, and what was
-    removed is said (None: nothing).
+    removed is said (None: nothing). Opening tags nested deeper than
+    :data:`MAX_DEPTH` are escaped first, so cleaning stays linear in the size.
     """
-    return xml_clean(_CLEANER.clean(fragment))
+    shallow, deep = flatten_deep(fragment)
+    safe, removed = xml_clean(_CLEANER.clean(shallow))
+    if not deep:
+        return safe, removed
+    return safe, Removed(removed.count if removed else 0, removed.first if removed else "", deep)
+
+
+def flatten_deep(fragment: str) -> tuple[str, int]:
+    """``fragment`` with each opening tag past :data:`MAX_DEPTH` open elements escaped, and how many were.
+
+    The depth is counted from the tags alone, in one pass: elements that are
+    void or closed by a sibling (``p``, ``li``, ``td``...) do not count, and a
+    closing tag past the limit is escaped with the opening tag it matches.
+    """
+    depth = 0
+    cuts: list[int] = []
+    for tag in _TAG_START.finditer(fragment):
+        if tag.group(2).lower() in _NO_DEPTH:
+            continue
+        if tag.group(1):
+            if depth > MAX_DEPTH:
+                cuts.append(tag.start())
+            depth = max(depth - 1, 0)
+            continue
+        depth += 1
+        if depth > MAX_DEPTH:
+            cuts.append(tag.start())
+    if not cuts:
+        return fragment, 0
+    pieces, last = [], 0
+    for at in cuts:
+        pieces.append(fragment[last:at])
+        pieces.append("&lt;")
+        last = at + 1
+    pieces.append(fragment[last:])
+    return "".join(pieces), sum(1 for at in cuts if fragment[at + 1] != "/")
 
 
 def slugify(value: str) -> str:

@@ -25,9 +25,9 @@ from syndicate.config import SiteConfig
 from syndicate.render.excerpt import excerpt
 from syndicate.sources.feed import FeedSource
 from syndicate.sources.reader import Reader, markdown_to_text
-from syndicate.text import html_to_text, sanitise_html
+from syndicate.text import MAX_DEPTH, html_to_text, sanitise_html
 
-SMALL, LARGE = 2_000, 8_000
+SMALL, LARGE = 16_000, 64_000  # large enough that fixed costs (a parser call, a sanitiser pass) no longer dominate
 GROWTH_LIMIT = 2.5  # linear stays near 1; quadratic would be near LARGE / SMALL = 4
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = (ROOT / "statements" / "2013" / "un-overturned-campaign.md").read_text(encoding="utf-8").split("+++", 2)[2]
@@ -136,3 +136,20 @@ def test_nested_brackets_are_linear(name):
     """The shape that took 24 s on 100 KB: an unclosed run of '[' before an inline-link pattern."""
     assert_linear(PARSERS[name], repeated("["))
     assert_linear(PARSERS[name], repeated("[a"))
+
+
+@pytest.mark.parametrize("name", ["html statement", "markdown statement", "feed entry"])
+def test_deep_nesting_is_linear(name):
+    """Unclosed blocks: the HTML parser walks every open element at each one, unless the depth is bounded."""
+    assert_linear(PARSERS[name], repeated("<div>"))
+    assert_linear(PARSERS[name], repeated(" &#<ul>"))
+
+
+def test_tags_past_the_depth_limit_are_shown_as_text_and_counted():
+    deep = "<div>" * (MAX_DEPTH + 3) + "x" + "</div>" * (MAX_DEPTH + 3)
+    safe, removed = sanitise_html(deep)
+    assert safe.count("<div>") == MAX_DEPTH
+    assert safe.count("&lt;div&gt;") == 3 and safe.count("&lt;/div&gt;") == 3
+    assert removed is not None and removed.deep == 3 and "3 tag(s) nested deeper" in str(removed)
+    shallow = "<div><p>a<p>b<ul><li>c<li>d</ul></div>" * 200  # siblings and implied ends do not add depth
+    assert sanitise_html(shallow)[1] is None

@@ -115,7 +115,8 @@ class FeedSource:
         entry = _cleaned(entry, removed)
         scan.statements.append(self._statement(entry, guid, ref, fingerprint, published, defaults, removed))
         if removed:
-            total = Removed(sum(r.count for r in removed), removed[0].first)
+            first = next((r.first for r in removed if r.count), "")
+            total = Removed(sum(r.count for r in removed), first, sum(r.deep for r in removed))
             scan.problems.append(Problem(where, f"{total} in entry {guid!r}", severity=Severity.WARNING))
 
     def _statement(
