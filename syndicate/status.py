@@ -6,16 +6,20 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from syndicate import outbox
 from syndicate.app import App
+from syndicate.config import Config
 from syndicate.model import State
+from syndicate.outbox import Channel
 from syndicate.store import feeds, meta, nodes, partners, statements, subscribers
 from syndicate.store.schema import statements as statements_table
 
 
 def gather(app: App) -> dict[str, Any]:
     """Statements by state, last tick, next embargo, what is owed, partners; stable keys for ``--json``."""
+    heard_within = timedelta(seconds=3 * app.config.heartbeat_seconds)
     with app.db.read() as conn:
         status: dict[str, Any] = {
             "statements": statements.counts_by_state(conn),
@@ -25,10 +29,15 @@ def gather(app: App) -> dict[str, Any]:
             "subscribers": subscribers.counts(conn),
             "deliveries": outbox.counts(conn),
             "backlog": outbox.backlog(conn, app.clock()),
-            "partners": partners.overview(conn, [p.name for p in app.config.partners]),
-            "nodes": nodes.live(conn, app.clock(), timedelta(seconds=3 * app.config.heartbeat_seconds)),
+            "partners": partner_rows(conn, app.config),
+            "nodes": nodes.live(conn, app.clock(), heard_within, outbox.held_by_node(conn)),
         }
     return status
+
+
+def partner_rows(conn: Connection, config: Config) -> list[dict[str, Any]]:
+    """Each configured partner's standing and backlog, as plain values (``partners list``, ``status``)."""
+    return partners.overview(conn, [p.name for p in config.partners], outbox.backlog_by_target(conn, Channel.WEBHOOK))
 
 
 def _next_embargo(conn: Any) -> dict[str, str] | None:

@@ -18,10 +18,11 @@ from servers.http import PartnerServer, RecordedRequest, Reply, Response, new_se
 from standardwebhooks.webhooks import Webhook
 from validators.atom import validate_atom
 
+from syndicate import outbox
 from syndicate.app import WEBHOOK_RETRY
 from syndicate.deliver.webhooks.sender import WebhookSender
+from syndicate.outbox import Channel
 from syndicate.pipeline import build, never, tick
-from syndicate.store import events as event_store
 from syndicate.store import partners as partner_store
 
 pytestmark = pytest.mark.timeout(60)
@@ -204,7 +205,7 @@ def test_410_disables_the_partner_until_enabled(site, make_app, partner):
     with app.db.write() as conn:
         assert partner_store.states(conn)["a"].disabled
         partner_store.enable(conn, "a")
-        assert event_store.release(conn, "a", site.clock.now) == 1
+        assert outbox.make_due(conn, Channel.WEBHOOK, "a", site.clock.now) == 1
     tick(app)
     assert [r.state for r in webhook_rows(app)] == ["failed", "sent"]
     assert len(partner.accepted) == 1

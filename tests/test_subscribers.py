@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 from conftest import Site
 
 from syndicate.cli import main
+from syndicate.plan import subscribers as removal
 from syndicate.store import subscribers as subscriber_store
 from syndicate.subscribers import InvalidSubscriber, normalise_email
 from syndicate.tokens import BadToken
@@ -243,7 +244,7 @@ def test_a_removed_subscribers_id_is_never_given_to_someone_new_and_their_pendin
         first = store.add(conn, NewSubscriber("first@example.org", ("en",), confirmed=True, consent_method="test"), now)
         conn.execute(deliveries.insert().values(channel="email", source_kind="edition", source_id=1, target=str(first),
                                                state="pending", attempts=0, due_at=now, created_at=now))  # fmt: skip
-        assert store.remove(conn, "first@example.org", now)
+        assert removal.remove(conn, "first@example.org", now)
         second = store.add(
             conn, NewSubscriber("second@example.org", ("en",), confirmed=True, consent_method="test"), now
         )

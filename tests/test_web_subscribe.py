@@ -21,6 +21,7 @@ from web_support import (
 
 from syndicate.app import App
 from syndicate.pipeline import build
+from syndicate.plan import subscribers as removal
 from syndicate.store import subscribers as store
 from syndicate.subscribers import Status
 from syndicate.tokens import Secrets, confirm_expiry
@@ -368,7 +369,7 @@ def test_a_link_for_a_subscriber_no_longer_stored_is_not_valid(web: WebSite) -> 
     subscribe_and_plan(web, "x@example.org")
     token = web.sign("confirm", web.subscriber("x@example.org"), confirm_expiry(web.app.clock()))
     with web.app.db.write() as conn:
-        store.remove(conn, "x@example.org", web.app.clock())
+        removal.remove(conn, "x@example.org", web.app.clock())
     assert web.client.get(f"/confirm/{token}").status_code == 403
 
 

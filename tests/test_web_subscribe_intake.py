@@ -13,6 +13,7 @@ from syndicate.app import App
 from syndicate.errors import TemplateError
 from syndicate.pipeline import build, tick
 from syndicate.plan import confirmations
+from syndicate.plan import subscribers as removal
 from syndicate.store import subscribers as store
 from syndicate.subscribers import Status
 
@@ -164,7 +165,7 @@ def test_removing_an_address_drops_its_waiting_requests_too(web: WebSite) -> Non
     subscribe(web, "stays@example.org")
 
     with web.app.db.write() as conn:
-        assert store.remove(conn, "gone@example.org", web.app.clock()) is False  # not a subscriber yet
+        assert removal.remove(conn, "gone@example.org", web.app.clock()) is False  # not a subscriber yet
     plan_requests(web.app)
 
     assert mailed(web) == {"stays@example.org": 1}

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 
 import click
 
 from syndicate import outbox
 from syndicate.cli import Context, pass_context
-from syndicate.errors import SyndicateError
-from syndicate.outbox import DeliveryState
+from syndicate.outbox import Channel, DeliveryState
 from syndicate.plan import events
 
 STATES = click.Choice([s.value for s in DeliveryState])
+CHANNELS = click.Choice([c.value for c in Channel])
 
 
 @click.group("deliveries")
@@ -24,7 +23,7 @@ def deliveries_group() -> None:
 
 @deliveries_group.command("list")
 @click.option("--state", type=STATES, help="Only deliveries in this state.")
-@click.option("--channel", type=click.Choice(["email", "webhook"]), help="Only this channel.")
+@click.option("--channel", type=CHANNELS, help="Only this channel.")
 @click.option("--limit", type=int, default=100, show_default=True, help="At most this many, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys, for scripts).")
 @pass_context
@@ -51,7 +50,7 @@ def list_command(ctx: Context, state: str | None, channel: str | None, limit: in
     show_default=True,
     help="Which deliveries to try again.",
 )
-@click.option("--channel", type=click.Choice(["email", "webhook"]), help="Only this channel.")
+@click.option("--channel", type=CHANNELS, help="Only this channel.")
 @pass_context
 def retry_command(ctx: Context, state: str, channel: str | None) -> None:
     """Try failed deliveries again (due now, attempts counted afresh)."""
@@ -62,7 +61,7 @@ def retry_command(ctx: Context, state: str, channel: str | None) -> None:
 
 
 @deliveries_group.command("resend-unknown")
-@click.option("--channel", type=click.Choice(["email", "webhook"]), help="Only this channel.")
+@click.option("--channel", type=CHANNELS, help="Only this channel.")
 @pass_context
 def resend_unknown_command(ctx: Context, channel: str | None) -> None:
     """Send again the deliveries whose fate is unknown (some recipients may get them twice)."""
@@ -94,29 +93,3 @@ def replay_command(ctx: Context, partner: str, since: datetime) -> None:
 def register(group: click.Group) -> None:
     """Add these commands to ``group``."""
     group.add_command(deliveries_group)
-    group.add_command(preview_command)
-
-
-@click.command("preview")
-@click.argument("statement_id")
-@click.option(
-    "--digest", type=click.Choice(["daily", "weekly"]), help="Show the digest holding this statement instead."
-)
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the message here (default: standard output)."
-)
-@click.option("--to", "to", help="Personalise for this subscriber's address (default: a sample reader).")
-@pass_context
-def preview_command(ctx: Context, statement_id: str, digest: str | None, out: Path | None, to: str | None) -> None:
-    """Write the exact message a subscriber would get for STATEMENT_ID (an .eml file)."""
-    from syndicate.deliver.email.preview import preview
-
-    try:
-        data = preview(ctx.app(), statement_id, digest, to)
-    except SyndicateError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if out is None:
-        click.echo(data.decode("utf-8"), nl=False)
-    else:
-        out.write_bytes(data)
-        click.echo(f"wrote {out} ({len(data):,} bytes)", err=True)

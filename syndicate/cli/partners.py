@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
+from syndicate import outbox
 from syndicate.cli import Context, pass_context
 from syndicate.config import Config, PartnerConfig
 from syndicate.deliver.webhooks import PartnerError, redact
-from syndicate.deliver.webhooks.sender import WebhookSender
-from syndicate.store import events as event_store
+from syndicate.outbox import Channel
+from syndicate.status import partner_rows
 from syndicate.store import partners as partner_store
 
 
@@ -27,7 +28,7 @@ def list_command(ctx: Context, as_json: bool) -> None:
     """Each partner: disabled or not, last success, failing since, its backlog, and how old a statement it takes."""
     app = ctx.app()
     with app.db.read() as conn:
-        rows = partner_store.overview(conn, [p.name for p in app.config.partners])
+        rows = partner_rows(conn, app.config)
     if as_json:
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
         return
@@ -58,10 +59,8 @@ def test_command(ctx: Context, name: str) -> None:
     """Send a signed test event to NAME now and show its reply (the outbox is not involved)."""
     app = ctx.app()
     partner = _partner(app.config, name)
-    sender = app.stage(WebhookSender.name)
-    assert isinstance(sender, WebhookSender)
     try:
-        push, reply = sender.probe(partner)
+        push, reply = app.webhook_sender.probe(partner)
     except PartnerError as exc:
         raise click.ClickException(str(exc)) from exc
     size = len(push.payload.body)
@@ -82,7 +81,7 @@ def enable_command(ctx: Context, name: str) -> None:
     partner = _partner(app.config, name)
     with app.db.write() as conn:
         was_disabled = partner_store.enable(conn, partner.name)
-        released = event_store.release(conn, partner.name, app.clock())
+        released = outbox.make_due(conn, Channel.WEBHOOK, partner.name, app.clock())
     state = "enabled" if was_disabled else "was not disabled"
     click.echo(f"{partner.name} {state}; {released} pending push(es) go at the next tick")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from syndicate.cli import Context, pass_context
+from syndicate.plan import subscribers as removal
 from syndicate.plan.confirmations import queue_confirmation
 from syndicate.store import subscribers as store
 from syndicate.subscribers import (
@@ -143,7 +144,7 @@ def remove_command(ctx: Context, email: str) -> None:
     app = ctx.app()
     address = _address(email)
     with app.db.write() as conn:
-        if not store.remove(conn, address, app.clock()):
+        if not removal.remove(conn, address, app.clock()):
             raise click.ClickException(f"{address} is not on the list")
     click.echo(f"removed {address}")
 

@@ -23,7 +23,9 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
+from syndicate.plan.editions import plan_edition
 from syndicate.render.email import EmailRenderer
+from syndicate.roles import Role
 from syndicate.store import editions
 from syndicate.store import subscribers as store
 from syndicate.store.db import Database
@@ -38,7 +40,7 @@ class ConfirmationPlanner:
     """The stage that turns stored subscribe requests into pending subscribers and confirmation mail."""
 
     name = "plan-confirmations"
-    role = "scheduler"
+    role = Role.SCHEDULER
 
     def __init__(self, db: Database, renderer: EmailRenderer) -> None:
         self.db = db
@@ -105,4 +107,4 @@ def queue_confirmation(conn: Connection, renderer: EmailRenderer, subscriber_id:
     edition_id = editions.create_or_get(
         conn, key, lambda: renderer.confirmation(lang, key, now), "confirmation", lang, now
     )
-    return editions.plan_one(conn, edition_id, subscriber_id, now)
+    return plan_edition(conn, edition_id, editions.one_recipient(subscriber_id), now) > 0

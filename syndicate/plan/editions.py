@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from syndicate import outbox
 from syndicate.config import WEEKDAYS, Config
 from syndicate.model import Change, Revision
+from syndicate.outbox import Channel, SourceKind
 from syndicate.render.email import EmailRenderer
+from syndicate.roles import Role
 from syndicate.store import editions, meta
 from syndicate.store import statements as statement_store
 from syndicate.store.db import Database
@@ -25,6 +29,7 @@ from syndicate.subscribers import split
 log = logging.getLogger(__name__)
 
 CURSOR = "plan.email.seq"
+RETRACTED = "statement retracted before it was sent"
 BATCH = 500
 
 
@@ -32,7 +37,7 @@ class EditionPlanner:
     """The stage that turns new revisions, and digest times, into editions and deliveries."""
 
     name = "plan-email"
-    role = "scheduler"
+    role = Role.SCHEDULER
 
     def __init__(self, config: Config, db: Database, renderer: EmailRenderer) -> None:
         self.config = config
@@ -64,7 +69,8 @@ class EditionPlanner:
 
     def _revision(self, conn: Connection, revision: Revision, now: datetime, counts: dict[str, int]) -> None:
         if revision.change == Change.RETRACTED:
-            counts["cancelled"] += editions.cancel_statement(conn, revision.statement_id, now)
+            of_statement = editions.of_statement(revision.statement_id)
+            counts["cancelled"] += outbox.cancel_sources(conn, SourceKind.EDITION, of_statement, now, RETRACTED)
             return
         if revision.change == Change.UPDATED and not self.config.email.resend_updates:
             return
@@ -83,7 +89,7 @@ class EditionPlanner:
         if edition_id is None:
             return
         audience = editions.audience(revision.lang, revision.categories, "immediate")
-        planned = editions.plan_deliveries(conn, edition_id, audience, now)
+        planned = plan_edition(conn, edition_id, audience, now)
         counts["editions"] += 1
         counts["deliveries"] += planned
         log.info("planned edition %s for %d subscribers", key, planned)
@@ -144,10 +150,17 @@ class EditionPlanner:
         edition_id = editions.create(conn, key, "digest", lang, rendered.subject, rendered.message, now)
         if edition_id is None:
             return
-        planned = editions.plan_deliveries(conn, edition_id, editions.digest_audience(period, lang, categories), now)
+        planned = plan_edition(conn, edition_id, editions.digest_audience(period, lang, categories), now)
         counts["editions"] += 1
         counts["deliveries"] += planned
         log.info("planned %s digest %s (%d statements) for %d subscribers", period, key, len(chosen), planned)
+
+
+def plan_edition(conn: Connection, edition_id: int, audience: Any, now: datetime) -> int:
+    """Plan a mail delivery of the edition to every subscriber in ``audience`` (an SQL condition); how many."""
+    planned = outbox.plan_many(conn, Channel.EMAIL, SourceKind.EDITION, edition_id, editions.recipients(audience), now)
+    editions.count_recipients(conn, edition_id, planned)
+    return planned
 
 
 def edition_key(revision: Revision, resend_updates: bool) -> str:

@@ -26,8 +26,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from syndicate import outbox
 from syndicate.config import Config, PartnerConfig
 from syndicate.model import Change, Revision
+from syndicate.outbox import Channel, SourceKind
+from syndicate.roles import Role
 from syndicate.store import events as event_store
 from syndicate.store import meta
 from syndicate.store import statements as statement_store
@@ -52,7 +55,7 @@ class EventPlanner:
     """The stage that turns new revisions into partner events and their deliveries."""
 
     name = "plan-partners"
-    role = "scheduler"
+    role = Role.SCHEDULER
 
     def __init__(self, config: Config, db: Database) -> None:
         self.partners = tuple(config.partners)
@@ -80,16 +83,16 @@ class EventPlanner:
         if event_id is None:
             return
         counts["events"] += 1
-        reached = event_store.reach(conn, revision.statement_id)
+        reached = outbox.reach(conn, Channel.WEBHOOK, SourceKind.EVENT, event_store.of_statement(revision.statement_id))
         if revision.change == Change.RETRACTED:
             pending = [i for reach in reached.values() for i in reach.pending]
-            counts["cancelled"] += event_store.cancel(conn, pending, now, RETRACTED_BEFORE_SENT)
+            counts["cancelled"] += outbox.cancel(conn, pending, now, RETRACTED_BEFORE_SENT)
             targets = [p for p in self.partners if p.name in reached and reached[p.name].maybe_received]
         else:
             held = {name for name, reach in reached.items() if reach.maybe_received}
             targets = [p for p in self.partners if p.name in held or self._news_to(p, revision, now)]
         for partner in targets:
-            counts["deliveries"] += event_store.plan_delivery(conn, event_id, partner.name, now)
+            counts["deliveries"] += plan_push(conn, event_id, partner.name, now)
         log.info("planned %s event of %s for %d partner(s)", revision.change.value, revision.statement_id, len(targets))
 
     def _news_to(self, partner: PartnerConfig, revision: Revision, now: datetime) -> bool:
@@ -111,12 +114,17 @@ class EventPlanner:
 def replay(conn: Connection, partner: str, since: datetime, now: datetime) -> int:
     """Plan again, as new events (new webhook-ids), every event ``partner`` was sent since ``since``."""
     planned = 0
-    sent = event_store.sent_since(conn, partner, since)
+    sent = event_store.in_order(conn, outbox.sent_since(conn, Channel.WEBHOOK, SourceKind.EVENT, partner, since))
     revisions = statement_store.load_revisions(conn, {event.seq for event in sent})
     for event in sent:
         key = f"replay:{partner}:{event.id}:{now.isoformat()}"
         event_id = event_store.create(conn, key, revisions[event.seq], now, replay_of=event.id)
         if event_id is not None:
-            planned += event_store.plan_delivery(conn, event_id, partner, now)
+            planned += plan_push(conn, event_id, partner, now)
     log.info("replaying %d event(s) to %s, sent since %s", planned, partner, since.isoformat())
     return planned
+
+
+def plan_push(conn: Connection, event_id: int, partner: str, now: datetime) -> bool:
+    """Plan the delivery of an event to ``partner``; False if it was planned already."""
+    return outbox.plan_one(conn, Channel.WEBHOOK, SourceKind.EVENT, event_id, partner, now)

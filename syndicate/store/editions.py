@@ -1,19 +1,31 @@
-"""Editions (messages rendered once) and the planning of their deliveries into the outbox."""
+"""Editions: each message rendered once, and the subscribers it is for (the outbox plans the deliveries)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import String, and_, cast, exists, literal, or_, select, update
+from sqlalchemy import String, and_, cast, exists, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 
-from syndicate.outbox import DeliveryState
-from syndicate.render.email import Rendered
 from syndicate.store.db import dialect_insert
-from syndicate.store.schema import deliveries, editions, subscribers, suppressions
+from syndicate.store.schema import editions, subscribers, suppressions
+from syndicate.subscribers import Status
+
+ACTIVE = Status.ACTIVE.value
+
+
+class Rendered(Protocol):
+    """A message as rendering made it: its subject and its bytes."""
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def message(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ def audience(lang: str, categories: Sequence[str], frequency: str) -> Any:
     )
     not_suppressed = ~exists().where(suppressions.c.email == subscribers.c.email)
     return and_(
-        subscribers.c.status == "active",
+        subscribers.c.status == ACTIVE,
         subscribers.c.frequency == frequency,
         subscribers.c.languages.like(_like(lang), escape="\\"),
         category_match if categories else subscribers.c.categories == "",
@@ -116,47 +128,31 @@ def audience(lang: str, categories: Sequence[str], frequency: str) -> Any:
     )
 
 
-def plan_deliveries(conn: Connection, edition_id: int, condition: Any, now: datetime) -> int:
-    """Add a pending email delivery of the edition for every subscriber matching ``condition``."""
-    stamp = literal(now, deliveries.c.due_at.type)
-    chosen = select(
-        literal("email"), literal("edition"), literal(edition_id), cast(subscribers.c.id, String),
-        literal(DeliveryState.PENDING.value), literal(0), stamp, stamp,
-    ).where(condition)  # fmt: skip
-    columns = ["channel", "source_kind", "source_id", "target", "state", "attempts", "due_at", "created_at"]
-    query = dialect_insert(conn, deliveries).from_select(columns, chosen).on_conflict_do_nothing()
-    # Without preserve_rowcount, psycopg reports -1 for an INSERT that returns no rows.
-    planned = int(conn.execute(query, execution_options={"preserve_rowcount": True}).rowcount)
+def recipients(condition: Any) -> Select[Any]:
+    """The subscribers matching ``condition``, as outbox targets (their ids as text)."""
+    return select(cast(subscribers.c.id, String)).where(condition)
+
+
+def one_recipient(subscriber_id: int) -> Any:
+    """SQL condition: this subscriber (a confirmation's audience)."""
+    return subscribers.c.id == subscriber_id
+
+
+def count_recipients(conn: Connection, edition_id: int, planned: int) -> None:
+    """Add ``planned`` to the edition's recipients (the deliveries just planned for it)."""
     conn.execute(update(editions).where(editions.c.id == edition_id).values(recipients=editions.c.recipients + planned))
-    return planned
 
 
-def plan_one(conn: Connection, edition_id: int, subscriber_id: int, now: datetime) -> bool:
-    """Add one pending delivery (a confirmation); False if it was planned already."""
-    condition = subscribers.c.id == subscriber_id
-    return plan_deliveries(conn, edition_id, condition, now) > 0
-
-
-def cancel_statement(conn: Connection, statement_id: str, now: datetime) -> int:
-    """Cancel pending mail of a statement that was retracted before it went out."""
-    ids = select(editions.c.id).where(editions.c.statement_id == statement_id)
-    query = (
-        update(deliveries)
-        .where(
-            deliveries.c.source_kind == "edition",
-            deliveries.c.source_id.in_(ids.scalar_subquery()),
-            deliveries.c.state == DeliveryState.PENDING,
-        )
-        .values(state=DeliveryState.CANCELLED, finished_at=now, last_error="statement retracted before it was sent")
-    )
-    return int(conn.execute(query).rowcount)
+def of_statement(statement_id: str) -> Select[Any]:
+    """The ids of a statement's editions."""
+    return select(editions.c.id).where(editions.c.statement_id == statement_id)
 
 
 def signatures(conn: Connection, frequency: str) -> list[tuple[str, str]]:
     """Distinct (languages, categories) of active subscribers of ``frequency``: what digests to cut."""
     query = (
         select(subscribers.c.languages, subscribers.c.categories)
-        .where(subscribers.c.status == "active", subscribers.c.frequency == frequency)
+        .where(subscribers.c.status == ACTIVE, subscribers.c.frequency == frequency)
         .distinct()
     )
     return [(r.languages, r.categories) for r in conn.execute(query)]
@@ -166,7 +162,7 @@ def digest_audience(frequency: str, lang: str, categories: str) -> Any:
     """SQL condition: active digest readers of ``frequency`` who read ``lang`` and chose exactly ``categories``."""
     not_suppressed = ~exists().where(suppressions.c.email == subscribers.c.email)
     return and_(
-        subscribers.c.status == "active",
+        subscribers.c.status == ACTIVE,
         subscribers.c.frequency == frequency,
         subscribers.c.languages.like(_like(lang), escape="\\"),
         subscribers.c.categories == categories,

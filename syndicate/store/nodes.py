@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from syndicate.store.schema import deliveries, nodes
+from syndicate.store.schema import nodes
 
 
 def register(conn: Connection, node: str, role: str, now: datetime) -> None:
@@ -37,17 +38,10 @@ def stopped(conn: Connection, node: str, now: datetime) -> None:
     conn.execute(update(nodes).where(nodes.c.id == node).values(stopped_at=now, heartbeat_at=now))
 
 
-def live(conn: Connection, now: datetime, within: timedelta) -> list[dict[str, Any]]:
-    """Nodes heard from within ``within`` and not stopped, with the deliveries each holds now."""
-    held = (
-        select(deliveries.c.leased_by, func.count().label("holds"))
-        .where(deliveries.c.state == "in_flight")
-        .group_by(deliveries.c.leased_by)
-        .subquery()
-    )
+def live(conn: Connection, now: datetime, within: timedelta, holds: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Nodes heard from within ``within`` and not stopped, each with the deliveries it ``holds`` (the outbox says)."""
     query = (
-        select(nodes, func.coalesce(held.c.holds, 0).label("holds"))
-        .outerjoin(held, held.c.leased_by == nodes.c.id)
+        select(nodes)
         .where(and_(nodes.c.stopped_at.is_(None), nodes.c.heartbeat_at >= now - within))
         .order_by(nodes.c.started_at)
     )
@@ -59,7 +53,7 @@ def live(conn: Connection, now: datetime, within: timedelta) -> list[dict[str, A
             "pid": r.pid,
             "started_at": r.started_at.isoformat(),
             "heartbeat_at": r.heartbeat_at.isoformat(),
-            "holds": int(r.holds),
+            "holds": holds.get(r.id, 0),
         }
         for r in conn.execute(query)
     ]

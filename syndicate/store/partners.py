@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from syndicate.store import events as event_store
 from syndicate.store.db import dialect_insert
 from syndicate.store.schema import partner_state
 
@@ -72,10 +72,9 @@ def _upsert(conn: Connection, name: str, changes: dict[str, Any], fresh: dict[st
     conn.execute(query)
 
 
-def overview(conn: Connection, names: list[str]) -> list[dict[str, Any]]:
-    """Each configured partner's standing and backlog, as plain values (``partners list``, ``status``)."""
+def overview(conn: Connection, names: list[str], waiting: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Each configured partner's standing, with its backlog (``waiting``, the outbox says), as plain values."""
     known = states(conn)
-    waiting = event_store.backlog(conn)
     rows = []
     for name in names:
         state = known.get(name, PartnerState(name))

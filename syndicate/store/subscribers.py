@@ -11,7 +11,7 @@ from sqlalchemy import Integer, cast, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from syndicate.store.db import dialect_insert
-from syndicate.store.schema import deliveries, subscribe_requests, subscribers, suppressions
+from syndicate.store.schema import subscribe_requests, subscribers, suppressions
 from syndicate.subscribers import Frequency, NewSubscriber, Status, joined, split
 
 
@@ -75,9 +75,9 @@ def by_ids(conn: Connection, ids: list[int]) -> dict[int, Subscriber]:
     return found
 
 
-def recipient_columns() -> tuple[Any, Any]:
-    """The address and status of a delivery's subscriber, as columns an outbox claim can read with it."""
-    whose = subscribers.c.id == cast(deliveries.c.target, Integer)
+def recipient_columns(target: Any) -> tuple[Any, Any]:
+    """The address and status of the subscriber whose id is in the text column ``target`` (an outbox claim's)."""
+    whose = subscribers.c.id == cast(target, Integer)
     return (
         select(subscribers.c.email).where(whose).scalar_subquery(),
         select(subscribers.c.status).where(whose).scalar_subquery(),
@@ -145,19 +145,16 @@ def set_status(
     conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
 
 
-def remove(conn: Connection, email: str, now: datetime) -> bool:
-    """Delete a subscriber entirely, cancelling the mail still owed to them; True if there was one."""
+def remove(conn: Connection, email: str) -> bool:
+    """Delete a subscriber entirely (and their waiting form requests); True if there was one.
+
+    What is still owed to them is the outbox's: :func:`syndicate.plan.subscribers.remove` cancels it too.
+    """
     # A form request still waiting for the tick would bring the address straight back.
     conn.execute(delete(subscribe_requests).where(subscribe_requests.c.email == email))
     found = by_email(conn, email)
     if found is None:
         return False
-    owed = (
-        (deliveries.c.channel == "email") & (deliveries.c.target == str(found.id)) & (deliveries.c.state == "pending")
-    )
-    conn.execute(
-        update(deliveries).where(owed).values(state="cancelled", finished_at=now, last_error="subscriber removed")
-    )
     conn.execute(delete(subscribers).where(subscribers.c.id == found.id))
     return True
 

@@ -2,8 +2,8 @@
 
 Everything is counted in the database at scrape time, so every node reports
 the same numbers and a restart loses nothing. Send latency is a histogram of
-``finished_at - created_at`` over sent deliveries, per channel, computed in
-SQL (one aggregate query, not one row per delivery).
+``finished_at - created_at`` over sent deliveries, per channel, counted by the
+outbox in SQL (one aggregate query, not one row per delivery).
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
 from syndicate import outbox
 from syndicate.app import App
-from syndicate.outbox import DeliveryState
 from syndicate.store import meta, statements, subscribers
-from syndicate.store.schema import deliveries
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 24 * 3600.0)
@@ -90,29 +87,13 @@ def _latency(conn: Connection) -> Family:
     family = Family(
         "syndicate_send_latency_seconds", "histogram", "Seconds from planning a delivery to its sending, by channel."
     )
-    seconds = _seconds_between(conn.dialect.name, deliveries.c.created_at, deliveries.c.finished_at)
-    columns = [deliveries.c.channel, func.count(), func.coalesce(func.sum(seconds), 0)]
-    columns += [func.sum(case((seconds <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS]
-    query = (
-        select(*columns)
-        .where(deliveries.c.state == DeliveryState.SENT, deliveries.c.finished_at.is_not(None))
-        .group_by(deliveries.c.channel)
-        .order_by(deliveries.c.channel)
-    )
-    for channel, count, total, *buckets in conn.execute(query):
-        for bound, below in zip(LATENCY_BUCKETS, buckets, strict=True):
-            family.add(int(below or 0), "_bucket", channel=channel, le=number(bound))
-        family.add(count, "_bucket", channel=channel, le="+Inf")
-        family.add(float(total), "_sum", channel=channel)
-        family.add(count, "_count", channel=channel)
+    for sent in outbox.latency(conn, LATENCY_BUCKETS):
+        for bound, within in zip(LATENCY_BUCKETS, sent.within, strict=True):
+            family.add(within, "_bucket", channel=sent.channel, le=number(bound))
+        family.add(sent.count, "_bucket", channel=sent.channel, le="+Inf")
+        family.add(sent.total, "_sum", channel=sent.channel)
+        family.add(sent.count, "_count", channel=sent.channel)
     return family
-
-
-def _seconds_between(dialect: str, start: Any, end: Any) -> Any:
-    """SQL for the seconds from ``start`` to ``end`` (SQLite keeps times as text, PostgreSQL as timestamps)."""
-    if dialect == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-    return func.extract("epoch", end - start)
 
 
 def _last_tick(last: Mapping[str, Any] | None) -> list[Family]:

@@ -26,13 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate import outbox
-from syndicate.outbox import DeliveryState
 from syndicate.store import meta
-from syndicate.store.schema import deliveries
 from syndicate.web import metrics
 from syndicate.web.context import Web
 
@@ -92,11 +90,7 @@ class Operations:
         now = self.app.clock()
         with self.app.db.read() as conn:
             backlog = outbox.backlog(conn, now)
-            oldest = conn.scalar(
-                select(func.min(deliveries.c.due_at)).where(
-                    deliveries.c.state == DeliveryState.PENDING, deliveries.c.due_at <= now
-                )
-            )
+            oldest = outbox.oldest_due(conn, now)
         waited = _seconds_since(oldest, now)
         limit = self.app.config.web.health_overdue_seconds
         return {"ok": not limit or waited <= limit, "backlog": backlog, "oldest_due_seconds": round(waited, 1)}
