@@ -194,7 +194,10 @@ def _record(
     if change is None:
         return {}
     updated = entry_updated(change, statement, old, now)
-    plan.revisions.append(_revision(statement, old, change, updated, now))
+    revision = store.revision_row(
+        statement, revision=old.revision + 1, change=change, tag_id=old.tag_id, updated=updated, now=now
+    )
+    plan.revisions.append(revision)
     return {"revision": old.revision + 1, "entry_updated": updated}
 
 
@@ -221,26 +224,6 @@ def tag_id(site: SiteConfig, statement: Statement) -> str:
     """A ``tag:`` URI (RFC 4151) for the statement, fixed at first sight and never changed."""
     day = statement.published.astimezone(site.tz).date().isoformat()
     return f"tag:{site.host},{day}:statements/{statement.id}"
-
-
-def _revision(statement: Statement, old: Known, change: Change, updated: datetime, now: datetime) -> dict[str, Any]:
-    return {
-        "statement_id": statement.id,
-        "revision": old.revision + 1,
-        "change": change.value,
-        "recorded_at": now,
-        "tag_id": old.tag_id,
-        "title": statement.title,
-        "published": statement.published,
-        "updated": updated,
-        "lang": statement.lang,
-        "author": statement.author,
-        "canonical_url": statement.canonical_url,
-        "summary": statement.summary,
-        "body_html": statement.body_html,
-        "body_text": statement.body_text,
-        "categories": list(statement.categories),
-    }
 
 
 def _note(report: IngestReport, statement_id: str, state: State, change: Change | None, before: State) -> None:

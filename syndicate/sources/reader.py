@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 import reprlib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field
 from datetime import UTC, date, datetime, time
 from email.utils import parsedate_to_datetime
 from pathlib import PurePosixPath
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from markdown_it import MarkdownIt
 
 from syndicate.config import LANGUAGE_TAG, SiteConfig
-from syndicate.model import Problem, Severity, Statement
+from syndicate.model import Problem, Severity, Statement, field_types, front_matter_fields
 from syndicate.sources.frontmatter import Document, FrontMatterError, split
 from syndicate.text import (
     XML_ILLEGAL,
@@ -40,10 +40,9 @@ from syndicate.text import (
     xml_clean,
 )
 
-KNOWN_KEYS = (
-    "title", "published", "id", "lang", "categories", "author", "summary",
-    "canonical_url", "draft", "retracted", "updated", "translation_of",
-)  # fmt: skip
+# The model says which fields a file declares; a key with no rule of its own below is read by its type.
+FRONT_MATTER = front_matter_fields()
+KNOWN_KEYS = tuple(f.name for f in FRONT_MATTER)
 SUMMARY_WORDS = 40
 _ID = re.compile(r"^[\w][\w.-]*\Z")
 _LINE_BREAK = re.compile("[\r\n\x85\u2028\u2029]")
@@ -119,35 +118,57 @@ class Reader:
         _warn_unknown_keys(ref, doc, problems)
         meta = _clean_meta(ref, doc, problems)
         statement_id = self._id(ref, meta)
-        declared: dict[str, Any] = {
-            "title": self._title(ref, doc, meta, problems),
-            "published": self._published(meta),
-            "updated": self._time(meta, "updated"),
-            "lang": self._lang(meta),
-            "author": _text(meta, "author") or self.site.author or self.site.title,
-            "canonical_url": self._canonical(meta, statement_id),
-            "categories": _categories(meta),
-            "draft": _flag(meta, "draft"),
-            "retracted": _flag(meta, "retracted"),
-            "translation_of": _text(meta, "translation_of") or None,
-        }
-        summary = one_line(_text(meta, "summary"))
+        declared = self._declared(ref, doc, meta, statement_id, problems)
         body_html, body_text, removed = self._body(ref, doc.body)
         if removed:
-            message = f"body: {removed} (written as character references)"
+            how = " (written as character references)" if removed.count else ""
+            message = f"body: {removed}{how}"
             problems.append(Problem(ref, message, _reference_line(doc), Severity.WARNING))
         if not body_text.strip():
             problems.append(Problem(ref, "statement has no body", doc.body_line, Severity.WARNING))
+        declared["summary"] = declared["summary"] or excerpt_words(html_to_text(_opening(body_html)), SUMMARY_WORDS)
         return Statement(
+            **declared,
             id=statement_id,
             body_html=body_html,
             body_text=body_text,
-            summary=summary or excerpt_words(html_to_text(_opening(body_html)), SUMMARY_WORDS),
             source_ref=ref,
             fingerprint=fingerprint,
             id_line=doc.key_lines.get("id"),
-            **declared,
         )
+
+    def _declared(
+        self, ref: str, doc: Document, meta: dict[str, Any], statement_id: str, problems: list[Problem]
+    ) -> dict[str, Any]:
+        """Every front-matter value but the id, checked by its own rule where it has one, else by its type."""
+        own = {
+            "title": self._title(ref, doc, meta, problems),
+            "published": self._published(meta),
+            "lang": self._lang(meta),
+            "author": _text(meta, "author") or self.site.author or self.site.title,
+            "canonical_url": self._canonical(meta, statement_id),
+            "summary": one_line(_text(meta, "summary")),
+        }
+        return {f.name: own[f.name] if f.name in own else self._typed(meta, f) for f in FRONT_MATTER if f.name != "id"}
+
+    def _typed(self, meta: dict[str, Any], f: Field[Any]) -> Any:
+        """A front-matter value read by the type of its field; the field's default when the key is absent."""
+        key, kind = f.name, field_types(Statement)[f.name]
+        if key not in meta:
+            if f.default is MISSING:
+                raise Invalid(key, f"{key} is required")
+            return f.default
+        if kind is bool:
+            return _flag(meta, key)
+        if kind is str:
+            return _text(meta, key)
+        if kind == str | None:
+            return _text(meta, key) or None
+        if kind in (datetime, datetime | None):
+            return to_datetime(meta[key], self.site.tz, key)
+        if kind == tuple[str, ...]:
+            return _names(meta, key)
+        raise TypeError(f"front-matter key {key!r} is of type {kind}, which no rule reads; give it one in _declared")
 
     def _id(self, ref: str, meta: dict[str, Any]) -> str:
         if "id" not in meta:
@@ -179,9 +200,6 @@ class Reader:
         if "published" not in meta:
             raise Invalid("published", "published is required (a date-time such as 2013-09-12T10:00:00+03:00)")
         return to_datetime(meta["published"], self.site.tz, "published")
-
-    def _time(self, meta: dict[str, Any], key: str) -> datetime | None:
-        return to_datetime(meta[key], self.site.tz, key) if key in meta else None
 
     def _lang(self, meta: dict[str, Any]) -> str:
         value = meta.get("lang", self.site.language)
@@ -320,10 +338,10 @@ def _flag(meta: dict[str, Any], key: str) -> bool:
     return value
 
 
-def _categories(meta: dict[str, Any]) -> tuple[str, ...]:
-    value = meta.get("categories", [])
+def _names(meta: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = meta[key]
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise Invalid("categories", f"categories must be a list of names, not {_shown(value)}")
+        raise Invalid(key, f"{key} must be a list of names, not {_shown(value)}")
     return tuple(dict.fromkeys(one_line(v) for v in value))

@@ -8,7 +8,8 @@ upgrade once. A test checks that an upgraded database equals a new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -39,6 +40,30 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+
+def content_columns(updated: Column[Any], after_updated: Sequence[Column[Any]] = ()) -> list[Column[Any]]:
+    """The columns of what a reader sees (model.Content), in the order both tables have always had them.
+
+    A statement's ``updated`` is what its file declares (nullable), a revision's
+    when the change happened; each table passes its own, and what follows it.
+    """
+    return [
+        Column("title", Text, nullable=False),
+        Column("published", UTCDateTime, nullable=False),
+        updated,
+        *after_updated,
+        Column("lang", String(35), nullable=False),
+        Column("author", Text, nullable=False),
+        Column("canonical_url", Text, nullable=False),
+        Column("summary", Text, nullable=False),
+        Column("body_html", Text, nullable=False),
+        Column("body_text", Text, nullable=False),
+        Column("categories", JSON, nullable=False),
+    ]
+
+
+# A column per stored field of model.Statement (a revision's, of model.Revision), of the same name,
+# beside the store's own; tests/test_statement_fields.py fails when a field and its column part.
 statements = Table(
     "statements",
     metadata,
@@ -48,17 +73,7 @@ statements = Table(
     Column("fingerprint", String(200), nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("state", String(16), nullable=False, index=True),
-    Column("title", Text, nullable=False),
-    Column("published", UTCDateTime, nullable=False),
-    Column("updated", UTCDateTime),
-    Column("entry_updated", UTCDateTime),
-    Column("lang", String(35), nullable=False),
-    Column("author", Text, nullable=False),
-    Column("canonical_url", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("body_html", Text, nullable=False),
-    Column("body_text", Text, nullable=False),
-    Column("categories", JSON, nullable=False),
+    *content_columns(updated=Column("updated", UTCDateTime), after_updated=[Column("entry_updated", UTCDateTime)]),
     Column("translation_of", String(200)),
     Column("revision", Integer, nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
@@ -76,16 +91,7 @@ revisions = Table(
     Column("change", String(16), nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("tag_id", String(600), nullable=False),
-    Column("title", Text, nullable=False),
-    Column("published", UTCDateTime, nullable=False),
-    Column("updated", UTCDateTime, nullable=False),
-    Column("lang", String(35), nullable=False),
-    Column("author", Text, nullable=False),
-    Column("canonical_url", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("body_html", Text, nullable=False),
-    Column("body_text", Text, nullable=False),
-    Column("categories", JSON, nullable=False),
+    *content_columns(updated=Column("updated", UTCDateTime, nullable=False)),
     UniqueConstraint("statement_id", "revision", name="uq_revisions_statement_revision"),
 )
 

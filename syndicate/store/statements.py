@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, get_origin
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection, Row
 
-from syndicate.model import Change, Revision, State, Statement
+from syndicate.model import Change, Content, Revision, State, Statement, field_types, stored_fields
 from syndicate.store.schema import feed_documents, revisions, statements
 from syndicate.text import sanitise_html, xml_clean
 
 # Text columns that came from a source; cleaned as sources clean them now (schema version 5).
+# An upgrade does what it did at its version: this list stays as it was, whatever fields come later.
 _SOURCE_TEXT = ("title", "author", "canonical_url", "summary", "body_text")
 _CLEAN_BATCH = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,8 @@ def fingerprints(conn: Connection) -> dict[str, str]:
 
 def index(conn: Connection) -> dict[str, Known]:
     """Every statement the store knows, by id."""
-    cols = [
-        statements.c[name]
-        for name in ("id", "source_ref", "content_hash", "state", "revision", "tag_id", "entry_updated")
-    ]
-    return {
-        row.id: Known(
-            row.id, row.source_ref, row.content_hash, State(row.state), row.revision, row.tag_id, row.entry_updated
-        )
-        for row in conn.execute(select(*cols))
-    }
+    cols = [statements.c[f.name] for f in fields(Known)]
+    return {row.id: _from_row(Known, row) for row in conn.execute(select(*cols))}
 
 
 def load(conn: Connection, ids: Iterable[str]) -> list[Statement]:
@@ -59,7 +54,7 @@ def load(conn: Connection, ids: Iterable[str]) -> list[Statement]:
     if not wanted:
         return []
     rows = conn.execute(select(statements).where(statements.c.id.in_(wanted)))
-    return [_statement(row) for row in rows]
+    return [_from_row(Statement, row) for row in rows]
 
 
 def due_embargoes(conn: Connection, now: datetime) -> list[str]:
@@ -107,25 +102,53 @@ def delete(conn: Connection, ids: Iterable[str]) -> None:
 
 def row(statement: Statement, state: State, now: datetime) -> dict[str, Any]:
     """The columns a statement is stored as (everything a later reading is compared with)."""
+    return {**_columns(statement), "content_hash": statement.content_hash, "state": state.value, "changed_at": now}
+
+
+def revision_row(
+    statement: Statement, *, revision: int, change: Change, tag_id: str, updated: datetime, now: datetime
+) -> dict[str, Any]:
+    """The columns of the revision ``change`` makes: the statement's content, frozen, and the change."""
     return {
-        "id": statement.id,
-        "source_ref": statement.source_ref,
-        "fingerprint": statement.fingerprint,
-        "content_hash": statement.content_hash,
-        "state": state.value,
-        "title": statement.title,
-        "published": statement.published,
-        "updated": statement.updated,
-        "lang": statement.lang,
-        "author": statement.author,
-        "canonical_url": statement.canonical_url,
-        "summary": statement.summary,
-        "body_html": statement.body_html,
-        "body_text": statement.body_text,
-        "categories": list(statement.categories),
-        "translation_of": statement.translation_of,
-        "changed_at": now,
+        **_columns(statement, Content),
+        "statement_id": statement.id,
+        "revision": revision,
+        "change": change.value,
+        "recorded_at": now,
+        "tag_id": tag_id,
+        "updated": updated,
     }
+
+
+def _columns(value: Any, shape: type | None = None) -> dict[str, Any]:
+    """The stored fields of dataclass ``value`` (those of ``shape``, one of its bases, if given) as column values."""
+    return {f.name: _to_column(getattr(value, f.name)) for f in stored_fields(shape or type(value))}
+
+
+def _from_row(cls: type[T], r: Row[Any], **given: Any) -> T:
+    """A ``cls`` made from a stored row: each stored field from the column of its name, unless ``given``."""
+    types = field_types(cls)
+    read = {f.name: _from_column(types[f.name])(getattr(r, f.name)) for f in stored_fields(cls) if f.name not in given}
+    return cls(**read, **given)
+
+
+def _to_column(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _from_column(kind: Any) -> Callable[[Any], Any]:
+    """What turns a column value back into a field of type ``kind``: JSON lists into tuples, text into enums."""
+    if get_origin(kind) is tuple:
+        return tuple
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind
+    return _as_is
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def add_revisions(conn: Connection, new: Sequence[dict[str, Any]]) -> None:
@@ -159,41 +182,7 @@ def revisions_since(conn: Connection, seq: int, limit: int = 1000) -> list[Revis
 
 def revision_from_row(r: Row[Any]) -> Revision:
     """A stored revision as a value."""
-    return Revision(
-        seq=r.seq,
-        statement_id=r.statement_id,
-        change=Change(r.change),
-        tag_id=r.tag_id,
-        title=r.title,
-        published=r.published,
-        updated=r.updated,
-        lang=r.lang,
-        author=r.author,
-        canonical_url=r.canonical_url,
-        summary=r.summary,
-        body_html=r.body_html,
-        body_text=r.body_text,
-        categories=tuple(r.categories),
-    )
-
-
-def _statement(r: Row[Any]) -> Statement:
-    return Statement(
-        id=r.id,
-        title=r.title,
-        published=r.published,
-        updated=r.updated,
-        lang=r.lang,
-        author=r.author,
-        canonical_url=r.canonical_url,
-        summary=r.summary,
-        body_html=r.body_html,
-        body_text=r.body_text,
-        categories=tuple(r.categories),
-        translation_of=r.translation_of,
-        source_ref=r.source_ref,
-        fingerprint=r.fingerprint,
-    )
+    return _from_row(Revision, r)
 
 
 def last_seq(conn: Connection) -> int:
@@ -213,12 +202,8 @@ def as_revision(conn: Connection, statement_id: str) -> Revision | None:
     row = conn.execute(select(statements).where(statements.c.id == statement_id)).first()
     if row is None:
         return None
-    return Revision(
-        seq=0, statement_id=row.id, change=Change.PUBLISHED, tag_id=row.tag_id, title=row.title,
-        published=row.published, updated=row.entry_updated or row.updated or row.published, lang=row.lang,
-        author=row.author, canonical_url=row.canonical_url, summary=row.summary, body_html=row.body_html,
-        body_text=row.body_text, categories=tuple(row.categories),
-    )  # fmt: skip
+    updated = row.entry_updated or row.updated or row.published
+    return _from_row(Revision, row, seq=0, statement_id=row.id, change=Change.PUBLISHED, updated=updated)
 
 
 def clean_stored_text(conn: Connection) -> None:
@@ -254,7 +239,10 @@ def _cleaned(row: Row[Any], is_statement: bool) -> dict[str, Any]:
     changes = {name: value for name, value in clean.items() if value != getattr(row, name)}
     if changes and is_statement:
         state = State(row.state)
-        fields = {**changes, "categories": tuple(clean["categories"])}
-        read = replace(_statement(row), **fields, draft=state == State.DRAFT, retracted=state == State.RETRACTED)
+        clean_fields = {**changes, "categories": tuple(clean["categories"])}
+        flags = {"draft": state == State.DRAFT, "retracted": state == State.RETRACTED}
+        # A field added after version 5 has no column yet when this runs: it stands at its default (unhashed).
+        later = {f.name: f.default for f in stored_fields(Statement) if f.name not in row._fields}
+        read = _from_row(Statement, row, **clean_fields, **flags, **later)
         changes["content_hash"] = read.content_hash
     return changes
