@@ -11,7 +11,7 @@ Prints messages per second for:
       record every outcome (SQLite).
 Goals: (c) >= 10x (a) and >= 70% of (b). Then peak memory (max RSS) of a
 process doing (c) for 20,000 and for 200,000 subscribers: goal <= 1.2x.
-The sink is benchmarks/smtp_sink.py in its own process; its CPU use is printed.
+The sink is tests/servers/smtp_sink_server.py in its own process; its CPU use is printed.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # the loopback servers: `servers.…`, as the tests import them
 
 import jinja2  # noqa: E402
-from smtp_sink import start_sink  # noqa: E402
+from servers.smtp_sink import SinkProcess, start_sink  # noqa: E402
 
 from syndicate.app import build_app  # noqa: E402
 from syndicate.config import load  # noqa: E402
@@ -181,7 +181,9 @@ def memory(subscribers: int) -> dict[str, Any]:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
-def rounds(sink: Any, subscribers: int, count: int) -> tuple[list[float], list[float], dict[str, Any], float, float]:
+def rounds(
+    sink: SinkProcess, subscribers: int, count: int
+) -> tuple[list[float], list[float], dict[str, Any], float, float]:
     """(c) then (b), ``count`` times in turn on a fresh site each time: the machine is shared and noisy."""
     syndicate_rates, ceiling_rates = [], []
     result: dict[str, Any] = {}

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from syndicate.outbox import Outbox
+from syndicate.roles import Role
 
 
 class Reaper:
     """The stage that looks for expired leases, every tick."""
 
     name = "reap"
-    role = "worker"
+    role = Role.WORKER
 
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox

@@ -2,47 +2,33 @@
 
 Rendering (Jinja2, CSS inlining, MIME) happens once per edition and its bytes
 are stored. What differs per recipient (address, Message-ID, the signed
-unsubscribe and preferences links) is left as placeholders that are replaced
-in the bytes, so a hundred thousand recipients cost a hundred thousand joins,
-not renders. Both parts are UTF-8 with 8bit transfer encoding and no line is
-over 998 bytes, so replacing a placeholder never needs re-encoding.
+unsubscribe and preferences links) is left as the placeholders of
+:mod:`syndicate.mail`, replaced in the bytes when each letter is pressed, so a
+hundred thousand recipients cost a hundred thousand joins, not renders. Both
+parts are UTF-8 with 8bit transfer encoding and no line is over 998 bytes, so
+replacing a placeholder never needs re-encoding.
 """
 
 from __future__ import annotations
 
-import email
 import hashlib
 import re
 import textwrap
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr
-from functools import cached_property
 from typing import Any
 
 import css_inline
 import jinja2
 
 from syndicate.config import Config
+from syndicate.mail import CONFIRM, DATE, MAIL_POLICY, MESSAGE_ID, PREFERENCES, TO, UNSUBSCRIBE
+from syndicate.mail import MessageTemplate as MessageTemplate  # where ``preview`` looks for it
 from syndicate.model import Revision
 from syndicate.render import templates
 
-# Placeholders are plain letters so header parsers and CSS inlining leave them alone.
-TO = b"syndicatetox@syndicate.invalid"
-MESSAGE_ID = b"syndicatemessageidx"
-UNSUBSCRIBE = b"SYNDICATEUNSUBSCRIBEX"
-PREFERENCES = b"SYNDICATEPREFERENCESX"
-CONFIRM = b"SYNDICATECONFIRMX"
-# A date no statement is sent on: the Date header says when the mail left, filled in at sending.
-DATE = b"Sat, 01 Jan 2000 00:00:00 -0000"
-_SLOTS = re.compile(
-    b"(" + b"|".join(re.escape(p) for p in (TO, MESSAGE_ID, UNSUBSCRIBE, PREFERENCES, CONFIRM, DATE)) + b")"
-)
-
-MAIL_POLICY = policy.SMTP
 TEXT_WIDTH = 76
 HTML_FOLD = 240  # characters: even at 4 bytes each a line stays under the 998-byte limit
 # A line with no space to fold at (a long URL) is cut here at the latest: under 998 bytes with room
@@ -76,28 +62,6 @@ REQUIRED_TEMPLATES = tuple(
         "style.css",
     )
 )
-
-
-@dataclass(frozen=True)
-class MessageTemplate:
-    """A rendered message with holes for what differs per recipient."""
-
-    parts: tuple[bytes, ...]
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> MessageTemplate:
-        """Cut stored message bytes at their placeholders."""
-        return cls(tuple(_SLOTS.split(data)))
-
-    def fill(self, values: Mapping[bytes, bytes]) -> bytes:
-        """The message for one recipient: every placeholder replaced by its value."""
-        # Text between placeholders never equals a placeholder (the split made it), so .get is exact.
-        return b"".join([values.get(part, part) for part in self.parts])
-
-    @cached_property
-    def slots(self) -> frozenset[bytes]:
-        """The placeholders this template holds."""
-        return frozenset(self.parts[1::2])
 
 
 @dataclass(frozen=True)
@@ -175,16 +139,6 @@ class EmailRenderer:
         # A boundary from the edition, not from chance: the same edition renders to the same bytes.
         message.set_boundary("=_syndicate_" + hashlib.sha256(key.encode()).hexdigest()[:24])
         return message.as_bytes(policy=MAIL_POLICY)
-
-
-def seven_bit(data: bytes) -> bytes:
-    """The same message with its 8bit text parts in quoted-printable, for a server without 8BITMIME."""
-    message = email.message_from_bytes(data, policy=MAIL_POLICY)
-    for part in message.walk():
-        if part.get_content_maintype() == "text" and str(part.get("Content-Transfer-Encoding", "")).lower() == "8bit":
-            text = part.get_content()
-            part.set_content(text, subtype=part.get_content_subtype(), charset="utf-8", cte="quoted-printable")
-    return message.as_bytes(policy=MAIL_POLICY)
 
 
 def localdate(moment: datetime, lang: str = "en") -> str:

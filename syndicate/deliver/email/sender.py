@@ -9,16 +9,18 @@ process of their own, the two run on two cores).
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from syndicate.deliver.email.compose import RECIPIENT, Composer
-from syndicate.deliver.email.transports import Outgoing, SendReport, Transport
-from syndicate.outbox import Outbox, Result
-from syndicate.outbox import backlog as outbox_backlog
+from syndicate import outbox
+from syndicate.deliver.email.compose import Composer, ComposeRun
+from syndicate.deliver.email.transports import SendReport, Transport
+from syndicate.outbox import Channel, Claim, Outbox, Result
+from syndicate.progress import Progress
+from syndicate.roles import Role
 from syndicate.store import meta
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import Database
@@ -27,28 +29,25 @@ log = logging.getLogger(__name__)
 
 THROTTLE_KEY = "email.throttled_until"
 PROGRESS_FROM = 100  # a bar for a long send; a handful of mails needs none
-Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]  # given the total, yields "advance by n"
 
 
+@dataclass
 class EmailSender:
     """Sends every email delivery that is due, in batches, until none is left or it is told to stop."""
 
     name = "send-email"
-    role = "worker"
+    role = Role.WORKER
 
-    def __init__(self, db: Database, outbox: Outbox, composer: Composer, transport: Callable[[], Transport],
-                 clock: Callable[[], datetime], claim_size: int) -> None:  # fmt: skip
-        self.db = db
-        self.outbox = outbox
-        self.composer = composer
-        self.transport = transport
-        self.clock = clock
-        self.claim_size = claim_size
-        self.progress: Progress | None = None  # a progress bar, when a person watches (set by the CLI)
-        self._advance: Callable[[int], None] = lambda n: None
+    db: Database
+    outbox: Outbox
+    composer: Composer
+    transport: Callable[[], Transport]  # a new one per run: connections live as long as the run
+    clock: Callable[[], datetime]
+    claim_size: int
+    _advance: Callable[[int], None] = field(default=lambda n: None, init=False, repr=False)
 
-    def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
-        """Send what is due; return how each delivery ended."""
+    def run(self, now: datetime, stop: Callable[[], bool], progress: Progress | None = None) -> dict[str, int]:
+        """Send what is due; return how each delivery ended (``progress``: a bar, when a person watches)."""
         with self.db.read() as conn:
             waiting = meta.get(conn, THROTTLE_KEY)
         if waiting and datetime.fromisoformat(waiting) > now:
@@ -56,38 +55,37 @@ class EmailSender:
             return {"waiting": 1}
         counts: Counter[str] = Counter()
         transport = self.transport()
-        self.composer.forget()  # editions are cached for one run, not for the life of a daemon
+        composing = self.composer.run()  # editions are read once per run, not kept for the life of a daemon
         try:
-            with self._bar(now) as advance:
+            with self.outbox.draining(self.clock), self._bar(now, progress) as advance:
                 self._advance = advance
-                self._drain(transport, stop, counts)
-        except Exception:
-            self.outbox.abandon(self.clock())
-            raise
+                self._drain(transport, composing, stop, counts)
         finally:
             transport.close()
-            self.outbox.release()
         return dict(counts)
 
-    def _bar(self, now: datetime) -> AbstractContextManager[Callable[[int], None]]:
-        if self.progress is None:
+    def _bar(self, now: datetime, progress: Progress | None) -> AbstractContextManager[Callable[[int], None]]:
+        if progress is None:
             return nullcontext(lambda n: None)
         with self.db.read() as conn:
-            due = outbox_backlog(conn, now).get("email", 0)
-        return self.progress(due) if due >= PROGRESS_FROM else nullcontext(lambda n: None)
+            due = outbox.backlog(conn, now).get(Channel.EMAIL, 0)
+        return progress(due) if due >= PROGRESS_FROM else nullcontext(lambda n: None)
 
-    def _drain(self, transport: Transport, stop: Callable[[], bool], counts: Counter[str]) -> None:
+    def _drain(
+        self, transport: Transport, composing: ComposeRun, stop: Callable[[], bool], counts: Counter[str]
+    ) -> None:
         done: list[Result] = []
         exhausted = False
-        extended = time.monotonic()
         while True:
             going = not stop()
             if going and not exhausted and transport.wants_more():
-                claims = self.outbox.claim("email", self.claim_size, self.clock(), with_created=False, also=RECIPIENT)
+                claims = self.outbox.claim(
+                    Channel.EMAIL, self.claim_size, self.clock(), with_created=False, with_recipient=True
+                )
                 exhausted = not claims
-                messages, cancelled = self.composer.compose(claims, self.clock()) if claims else ([], [])
+                batch, cancelled = composing.compose(claims, self.clock())
                 done += cancelled
-                transport.feed(messages, self._handoff)
+                transport.feed(batch, self._handoff)
             hungry = going and not exhausted and transport.wants_more()
             report = transport.collect(going, wait=0.0 if hungry else 0.05)
             done += report.results
@@ -100,9 +98,7 @@ class EmailSender:
             if transport.idle() and (exhausted or not going):
                 self._record(done, counts)
                 return
-            if time.monotonic() - extended > self.outbox.lease.total_seconds() / 4:
-                self.outbox.extend(self.clock())
-                extended = time.monotonic()
+            self.outbox.keep_alive(self.clock())
 
     def _note(self, report: SendReport) -> datetime | None:
         """Suppress what must never be mailed again; remember a throttling server."""
@@ -120,8 +116,8 @@ class EmailSender:
         counts.update(r.outcome.value for r in results)
         self._advance(len(results))
 
-    def _handoff(self, messages: Sequence[Outgoing]) -> set[int]:
-        return self.outbox.handoff([m.claim for m in messages], self.clock())
+    def _handoff(self, claims: Sequence[Claim]) -> set[int]:
+        return self.outbox.handoff(claims, self.clock())
 
     def _suppress(self, addresses: list[tuple[str, str]]) -> None:
         now = self.clock()

@@ -1,11 +1,11 @@
 """Where composed mail goes: ``.eml`` files in a folder, or an SMTP server over reused connections.
 
-A transport is a stream: messages are fed to it (``feed``) with a ``handoff``
-callback, which it calls for each chunk just before that chunk's bytes leave,
-sending only what ``handoff`` says this node still holds; what became of each
-message comes back from ``collect``, in the outbox's terms, with the addresses
-that must never be mailed again. Feeding while earlier messages are still on
-the wire keeps the connections busy between batches.
+A transport is a stream: letters are fed to it in batches (``feed``) with a
+``handoff`` callback, which it calls with each chunk's claims just before that
+chunk's bytes leave, sending only what ``handoff`` says this node still holds;
+what became of each letter comes back from ``collect``, in the outbox's terms,
+with the addresses that must never be mailed again. Feeding while earlier
+letters are still on the wire keeps the connections busy between batches.
 
 SMTP replies map to outcomes so:
 
@@ -32,10 +32,10 @@ from typing import NamedTuple, Protocol
 from syndicate.config import Config
 from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.smtp import Reply, SmtpConnection
-from syndicate.deliver.email.wire import Attempt, Fate, Letter, Wire, WireSettings, session_opener
+from syndicate.deliver.email.wire import Attempt, Fate, Wire, WireSettings, session_opener
 from syndicate.deliver.email.wire_process import RemoteWire
+from syndicate.mail import Letter, MessageTemplate, Signing, press
 from syndicate.outbox import Claim, Outcome, Result
-from syndicate.render.email import MessageTemplate
 from syndicate.render.writer import write_atomic
 
 log = logging.getLogger(__name__)
@@ -44,21 +44,20 @@ THROTTLE_CODES = (421, 454)
 THROTTLE_WAITS = (60, 300, 900, 1800, 3600)
 
 
-class Outgoing(NamedTuple):
-    """One message for one claimed delivery: its edition, rendered once, and what is this recipient's own."""
+class Batch(NamedTuple):
+    """Letters to send, with what stays on this side of the wire: their claims and the templates they name."""
 
-    claim: Claim
-    sender: str
-    recipient: str
-    template: MessageTemplate
-    values: Mapping[bytes, bytes] = {}
-    signer: Signer | None = None
+    letters: Sequence[Letter]
+    claims: Mapping[int, Claim]  # by delivery id (a letter's id)
+    templates: Mapping[int, MessageTemplate]  # by key (a letter's template)
 
-    @property
-    def data(self) -> bytes:
-        """The finished message: filled in, and signed when DKIM is on."""
-        data = self.template.fill(self.values)
-        return self.signer.sign(data) if self.signer is not None else data
+    def chunks(self, size: int) -> list[Batch]:
+        """This batch in pieces of at most ``size`` letters."""
+        return [self._replace(letters=self.letters[i : i + size]) for i in range(0, len(self.letters), size)]
+
+    def claimed(self) -> list[Claim]:
+        """The claims of these letters, in their order."""
+        return [self.claims[letter.id] for letter in self.letters]
 
 
 @dataclass
@@ -70,14 +69,14 @@ class SendReport:
     throttled_until: datetime | None = None
 
 
-Handoff = Callable[[Sequence[Outgoing]], set[int]]
+Handoff = Callable[[Sequence[Claim]], set[int]]  # given claims about to leave: the ids still held
 
 
 class Transport(Protocol):
     """Something that sends composed mail, as a stream."""
 
-    def feed(self, messages: Sequence[Outgoing], handoff: Handoff) -> None:
-        """Take ``messages`` to send (``handoff`` is called for each chunk just before it leaves)."""
+    def feed(self, batch: Batch, handoff: Handoff) -> None:
+        """Take a batch of letters to send (``handoff`` is called for each chunk just before it leaves)."""
         ...
 
     def collect(self, going: bool, wait: float) -> SendReport:
@@ -97,11 +96,9 @@ class Transport(Protocol):
         ...
 
 
-def send_all(
-    transport: Transport, messages: Sequence[Outgoing], handoff: Handoff, stop: Callable[[], bool]
-) -> SendReport:
-    """Feed ``messages`` and collect until every one is reported (for one-off sends and benchmarks)."""
-    transport.feed(messages, handoff)
+def send_all(transport: Transport, batch: Batch, handoff: Handoff, stop: Callable[[], bool]) -> SendReport:
+    """Feed ``batch`` and collect until every letter is reported (for one-off sends and benchmarks)."""
+    transport.feed(batch, handoff)
     report = SendReport()
     while not transport.idle():
         part = transport.collect(not stop(), wait=0.05)
@@ -114,15 +111,15 @@ def send_all(
 class FileTransport:
     """Writes each message atomically as ``<delivery id>.eml``: sending twice writes the same file."""
 
-    def __init__(self, folder: Path, chunk: int) -> None:
+    def __init__(self, folder: Path, chunk: int, signer: Signing | None = None) -> None:
         self.folder = folder
         self.chunk = chunk
-        self.queue: deque[tuple[Sequence[Outgoing], Handoff]] = deque()
+        self.signer = signer
+        self.queue: deque[tuple[Batch, Handoff]] = deque()
 
-    def feed(self, messages: Sequence[Outgoing], handoff: Handoff) -> None:
-        """Queue messages; they are written by :meth:`collect`."""
-        for start in range(0, len(messages), self.chunk):
-            self.queue.append((messages[start : start + self.chunk], handoff))
+    def feed(self, batch: Batch, handoff: Handoff) -> None:
+        """Queue letters; they are written by :meth:`collect`."""
+        self.queue.extend((chunk, handoff) for chunk in batch.chunks(self.chunk))
 
     def collect(self, going: bool, wait: float) -> SendReport:
         """Write every queued message this node still holds (or give them back when stopping)."""
@@ -130,10 +127,10 @@ class FileTransport:
         while self.queue:
             chunk, handoff = self.queue.popleft()
             if not going:
-                report.results += [Result(m.claim, Outcome.REQUEUE, "stopping") for m in chunk]
+                report.results += [Result(claim, Outcome.REQUEUE, "stopping") for claim in chunk.claimed()]
                 continue
-            held = handoff(chunk)
-            report.results += [self._write(m) for m in chunk if m.claim.id in held]
+            held = handoff(chunk.claimed())
+            report.results += [self._write(chunk, letter) for letter in chunk.letters if letter.id in held]
         return report
 
     def wants_more(self) -> bool:
@@ -144,12 +141,14 @@ class FileTransport:
         """Whether nothing waits to be written."""
         return not self.queue
 
-    def _write(self, message: Outgoing) -> Result:
+    def _write(self, batch: Batch, letter: Letter) -> Result:
+        claim = batch.claims[letter.id]
+        data = press(batch.templates[letter.template], letter.values, self.signer)
         try:
-            write_atomic(self.folder / f"{message.claim.id}.eml", message.data, durable=True)
+            write_atomic(self.folder / f"{letter.id}.eml", data, durable=True)
         except OSError as exc:
-            return Result(message.claim, Outcome.RETRY, f"cannot write to {self.folder}: {exc}")
-        return Result(message.claim, Outcome.SENT)
+            return Result(claim, Outcome.RETRY, f"cannot write to {self.folder}: {exc}")
+        return Result(claim, Outcome.SENT)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -171,11 +170,10 @@ class SmtpTransport:
         self.connect = connect
         self.in_process = in_process
         self._wire: Wire | RemoteWire | None = None
-        self.queue: deque[tuple[Sequence[Outgoing], Handoff]] = deque()
-        self.on_wire: set[int] = set()  # chunks on the wire, by the number of their last letter
-        self.letters: dict[int, Outgoing] = {}
-        self.serial = 0
-        self.templates: dict[int, tuple[int, MessageTemplate]] = {}
+        self.queue: deque[tuple[Batch, Handoff]] = deque()
+        self.on_wire: set[int] = set()  # chunks on the wire, by the id of their last letter
+        self.letters: dict[int, tuple[Claim, Letter]] = {}  # letters on the wire, by id
+        self.templates: set[int] = set()  # the keys of the templates the wire holds
         # Chunks handed off at once: one per session and one waiting for each, so no session waits
         # while this process composes the next (a crash leaves at most these unknown).
         self.depth = 2 * settings.connections
@@ -197,10 +195,9 @@ class SmtpTransport:
             self._wire = RemoteWire(self.settings)
         return self._wire
 
-    def feed(self, messages: Sequence[Outgoing], handoff: Handoff) -> None:
-        """Queue messages in chunks; each is handed off just before it goes to the wire."""
-        for start in range(0, len(messages), self.chunk):
-            self.queue.append((messages[start : start + self.chunk], handoff))
+    def feed(self, batch: Batch, handoff: Handoff) -> None:
+        """Queue letters in chunks; each is handed off just before it goes to the wire."""
+        self.queue.extend((chunk, handoff) for chunk in batch.chunks(self.chunk))
 
     def wants_more(self) -> bool:
         """Whether the wire would run dry before more is fed."""
@@ -220,45 +217,39 @@ class SmtpTransport:
         while going and wire.failure is None and self.queue and len(self.on_wire) < self.depth:
             self._submit(*self.queue.popleft(), report)
         if not going or (wire.failure is not None and not wire.busy()):
-            report.results += [self._untried(m.claim) for chunk, _ in self.queue for m in chunk]
+            report.results += [self._untried(claim) for chunk, _ in self.queue for claim in chunk.claimed()]
             self.queue.clear()
         if self.on_wire:
             for number, attempts in wire.pump(going, wait):
                 self.on_wire.discard(number)
-                report.results += [self._result(self.letters.pop(a.number), a, report) for a in attempts]
+                report.results += [self._result(*self.letters.pop(a.id), a, report) for a in attempts]
         report.throttled_until = self.throttled_until if self._throttled() else None
         return report
 
-    def _template(self, template: MessageTemplate) -> int:
-        """The wire's key for an edition's template, sending it there the first time it is used."""
-        known = self.templates.get(id(template))
-        if known is None:
-            known = self.templates[id(template)] = (len(self.templates) + 1, template)  # holds it: ids stay unique
-            self.wire.add_template(known[0], template.parts)
-        return known[0]
-
-    def _submit(self, chunk: Sequence[Outgoing], handoff: Handoff, report: SendReport) -> None:
-        malformed = [m for m in chunk if _unsafe(m.recipient)]  # the sender is the config's, checked there
-        report.results += [
-            Result(m.claim, Outcome.FAILED, f"address {m.recipient!r} cannot go in an SMTP command") for m in malformed
-        ]
-        chunk = [m for m in chunk if m not in malformed]
-        held = handoff(chunk)
+    def _submit(self, chunk: Batch, handoff: Handoff, report: SendReport) -> None:
+        claims = chunk.claims
         letters = []
-        for message in chunk:
-            if message.claim.id in held:
-                self.serial += 1  # letters are numbered across chunks: the wire reports by number
-                self.letters[self.serial] = message
-                values = tuple(message.values.items())
-                letters.append(
-                    Letter(self.serial, message.sender, message.recipient, self._template(message.template), values)
-                )
-        if letters:
-            self.on_wire.add(self.serial)
-            self.wire.submit(self.serial, letters)
+        for letter in chunk.letters:
+            if _unsafe(letter.recipient):  # the sender is the config's, checked there
+                error = f"address {letter.recipient!r} cannot go in an SMTP command"
+                report.results.append(Result(claims[letter.id], Outcome.FAILED, error))
+            else:
+                letters.append(letter)
+        held = handoff([claims[letter.id] for letter in letters])
+        letters = [letter for letter in letters if letter.id in held]
+        if not letters:
+            return
+        wire = self.wire
+        for key in {letter.template for letter in letters} - self.templates:
+            wire.add_template(key, chunk.templates[key])  # once per run: letters bring only their own values
+            self.templates.add(key)
+        self.letters.update((letter.id, (claims[letter.id], letter)) for letter in letters)
+        # A chunk is known by its last letter: no two chunks on the wire hold the same delivery.
+        self.on_wire.add(letters[-1].id)
+        wire.submit(letters[-1].id, letters)
 
-    def _result(self, message: Outgoing, attempt: Attempt, report: SendReport) -> Result:
-        claim, reply = message.claim, attempt.reply
+    def _result(self, claim: Claim, letter: Letter, attempt: Attempt, report: SendReport) -> Result:
+        reply = attempt.reply
         if attempt.fate == Fate.DELIVERED:
             return Result(claim, Outcome.SENT)
         if attempt.fate == Fate.MAYBE:
@@ -273,7 +264,7 @@ class SmtpTransport:
             return Result(claim, Outcome.REQUEUE, attempt.describe(), self.throttled_until)
         if reply.code >= 500 and not (reply.code == 552 and attempt.stage == "rcpt") and attempt.stage != "mail":
             if about_the_address(attempt.stage, reply):
-                report.suppress.append((message.recipient, attempt.describe()))
+                report.suppress.append((letter.recipient, attempt.describe()))
             return Result(claim, Outcome.FAILED, attempt.describe())
         return Result(claim, Outcome.RETRY, attempt.describe())
 
@@ -335,17 +326,17 @@ def _unsafe(address: str) -> bool:
 def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:
     """The transport ``email.transport`` names, reading SMTP credentials from the environment."""
     email = config.email
+    signer = Signer.from_settings(email.dkim) if email.dkim.enabled else None
     if email.transport == "file":
-        return FileTransport(email.outbox, email.batch)
+        return FileTransport(email.outbox, email.batch, signer)
     smtp = email.smtp
     credentials = None
     if smtp.username_env:
         user = config.secret("email.smtp.username_env", smtp.username_env)
         password = config.secret("email.smtp.password_env", smtp.password_env) if smtp.password_env else ""
         credentials = (user, password)
-    signer = Signer.from_settings(email.dkim).settings if email.dkim.enabled else None
     settings = WireSettings(
         smtp.host, smtp.port, smtp.security, smtp.timeout_seconds, smtp.helo or config.site.host,
-        credentials, smtp.connections, smtp.rate, signer,
+        credentials, smtp.connections, smtp.rate, signer.settings if signer is not None else None,
     )  # fmt: skip
     return SmtpTransport(settings, email.batch, clock, in_process=not smtp.sending_process)

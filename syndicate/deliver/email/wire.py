@@ -26,18 +26,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
-from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.smtp import CRLF, Reply, SmtpConnection, SmtpError
-from syndicate.render.email import MessageTemplate, seven_bit
-
-
-def dot_stuff(data: bytes) -> bytes:
-    """The message as DATA carries it: a line starting with "." gets another (RFC 5321 4.5.2); ends in CRLF."""
-    if data.startswith(b"."):
-        data = b"." + data
-    if b"\n." in data:
-        data = data.replace(b"\n.", b"\n..")
-    return data if data.endswith(CRLF) else data + CRLF
+from syndicate.mail import Letter, MessageTemplate, Signing, dot_stuff, press, seven_bit
 
 
 class Fate(Enum):
@@ -51,9 +41,9 @@ class Fate(Enum):
 
 
 class Attempt(NamedTuple):
-    """The end of one message on the wire: its fate, the stage, the reply (if any) and why."""
+    """The end of one letter on the wire (by its id): its fate, the stage, the reply (if any) and why."""
 
-    number: int
+    id: int
     fate: Fate
     stage: str
     reply: Reply | None = None
@@ -63,16 +53,6 @@ class Attempt(NamedTuple):
         """For ``deliveries list``: the stage and what the server said (or that it said nothing)."""
         said = str(self.reply) if self.reply else self.detail or "no reply"
         return f"{self.stage}: {said}"
-
-
-class Letter(NamedTuple):
-    """One message to send: its number, envelope, edition (a template the wire holds) and personal values."""
-
-    number: int
-    sender: str
-    recipient: str
-    template: int
-    values: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass
@@ -200,7 +180,7 @@ class Session:
             return
         if kind == "dot":
             fate = Fate.DELIVERED if reply.ok else Fate.REFUSED
-            outcomes.append(Attempt(job.letter.number, fate, "dot", reply))
+            outcomes.append(Attempt(job.letter.id, fate, "dot", reply))
             if reply.code == 421:
                 self.alive = False
             return
@@ -228,7 +208,7 @@ class Session:
             self._queue_output(b"." + CRLF)  # DATA opened although the envelope failed: close it empty
             self.expect.append(("empty-dot", None))
         stage = ("mail", "rcpt", "data")[replies.index(refusal)] if refusal else "data"
-        outcomes.append(Attempt(job.letter.number, Fate.REFUSED, stage, refusal or replies[-1]))
+        outcomes.append(Attempt(job.letter.id, Fate.REFUSED, stage, refusal or replies[-1]))
         self.dirty = True
         if any(r.code == 421 for r in replies):
             self.alive = False
@@ -271,22 +251,22 @@ class Session:
         self.alive = False
         seen: set[int] = set()
         for kind, job in self.expect:
-            if job is None or job.letter.number in seen:
+            if job is None or job.letter.id in seen:
                 continue
-            seen.add(job.letter.number)
+            seen.add(job.letter.id)
             refusal = next((r for r in job.envelope_replies if not (r.ok or r.code == 354)), None)
             if refusal is not None:  # refused (421 and hung up, say) before it could be sent
                 stage = ("mail", "rcpt", "data")[job.envelope_replies.index(refusal)]
-                outcomes.append(Attempt(job.letter.number, Fate.REFUSED, stage, refusal))
+                outcomes.append(Attempt(job.letter.id, Fate.REFUSED, stage, refusal))
             elif kind == "dot" and self.sent_total >= job.dot_ends_at:
-                outcomes.append(Attempt(job.letter.number, Fate.MAYBE, "dot", None, f"{reason} after the final dot"))
+                outcomes.append(Attempt(job.letter.id, Fate.MAYBE, "dot", None, f"{reason} after the final dot"))
             else:
                 stage = "text" if kind == "dot" else kind
                 outcomes.append(
-                    Attempt(job.letter.number, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
+                    Attempt(job.letter.id, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
                 )
         self.expect.clear()
-        outcomes.extend(Attempt(letter.number, Fate.UNTRIED, "", None, reason) for letter in self.queue)
+        outcomes.extend(Attempt(letter.id, Fate.UNTRIED, "", None, reason) for letter in self.queue)
         self.queue.clear()
         self.connection.abort()
 
@@ -354,7 +334,7 @@ class Wire:
     the chunk it came in.
     """
 
-    def __init__(self, open_session: Callable[[], Session], limit: int, signer: Signer | None = None) -> None:
+    def __init__(self, open_session: Callable[[], Session], limit: int, signer: Signing | None = None) -> None:
         self.open_session = open_session
         self.limit = limit
         self.signer = signer
@@ -369,19 +349,18 @@ class Wire:
         self.fates: dict[int, list[Attempt]] = {}
         self.failure: SmtpError | None = None  # why the last session could not be opened
 
-    def add_template(self, key: int, parts: tuple[bytes, ...]) -> None:
+    def add_template(self, key: int, template: MessageTemplate) -> None:
         """Keep an edition's template: letters name it by ``key`` and bring only their own values."""
-        self.templates[key] = MessageTemplate(parts)
+        self.templates[key] = template
 
     def press(self, letter: Letter) -> bytes:
         """A letter's finished bytes: its edition filled in with its values, and signed when DKIM is on."""
-        data = self.templates[letter.template].fill(dict(letter.values))
-        return self.signer.sign(data) if self.signer is not None else data
+        return press(self.templates[letter.template], letter.values, self.signer)
 
     def submit(self, chunk: int, letters: Sequence[Letter]) -> None:
         """Queue a chunk (already handed off) for the next free session."""
         for letter in letters:
-            self.chunk_of[letter.number] = chunk
+            self.chunk_of[letter.id] = chunk
         self.left[chunk] = len(letters)
         self.fates[chunk] = []
         self.waiting.append((chunk, list(letters)))
@@ -410,7 +389,7 @@ class Wire:
     def _finished(self, outcomes: list[Attempt]) -> list[tuple[int, list[Attempt]]]:
         done = []
         for attempt in outcomes:
-            chunk = self.chunk_of.pop(attempt.number)
+            chunk = self.chunk_of.pop(attempt.id)
             self.fates[chunk].append(attempt)
             self.left[chunk] -= 1
             if not self.left[chunk]:
@@ -442,7 +421,7 @@ class Wire:
     def _give_back(self, reason: str, outcomes: list[Attempt]) -> None:
         while self.waiting:
             _, letters = self.waiting.popleft()
-            outcomes.extend(Attempt(letter.number, Fate.UNTRIED, "", None, reason) for letter in letters)
+            outcomes.extend(Attempt(letter.id, Fate.UNTRIED, "", None, reason) for letter in letters)
 
     def _turn(self, going: bool, outcomes: list[Attempt], timeout: float) -> None:
         go_on = (lambda: True) if going else (lambda: False)

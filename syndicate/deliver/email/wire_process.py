@@ -3,8 +3,9 @@
 Python runs one thread at a time, so a sender that composes, records and
 talks SMTP in one process spends its time taking turns. Here the parent
 claims, composes, hands off and records; the child owns the SMTP sessions.
-They talk over a pipe: chunks of letters go down (each already handed off),
-the fate of every letter comes back up, chunk by chunk.
+They talk over a pipe: each edition's template goes down once, then chunks
+of letters (each already handed off), as they are: a letter brings only its
+recipient's values; the fate of every letter comes back up, chunk by chunk.
 
 If the child dies, every letter it held comes back ``MAYBE``: it may have
 left, so it is not sent again on its own. If the parent dies, the child sees
@@ -23,7 +24,8 @@ from multiprocessing.connection import Connection
 
 from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.smtp import Reply, SmtpError
-from syndicate.deliver.email.wire import Attempt, Fate, Letter, Wire, WireSettings, session_opener
+from syndicate.deliver.email.wire import Attempt, Fate, Wire, WireSettings, session_opener
+from syndicate.mail import Letter, MessageTemplate
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +51,14 @@ class RemoteWire:
 
     def submit(self, chunk: int, letters: Sequence[Letter]) -> None:
         """Send a chunk down to the child."""
-        self.letters[chunk] = [letter.number for letter in letters]
-        # Plain tuples cross the pipe: pickling them costs a fraction of pickling dataclasses; and
-        # each letter brings only its own values: its edition crossed once (add_template).
-        self.pipe.send(("chunk", chunk, [(x.number, x.sender, x.recipient, x.template, x.values) for x in letters]))
+        self.letters[chunk] = [letter.id for letter in letters]
+        # Letters cross as they are (they pickle as cheaply as plain tuples); each brings only its own
+        # values: its edition crossed once (add_template).
+        self.pipe.send(("chunk", chunk, list(letters)))
 
-    def add_template(self, key: int, parts: tuple[bytes, ...]) -> None:
+    def add_template(self, key: int, template: MessageTemplate) -> None:
         """Send an edition's template to the child, once."""
-        self.pipe.send(("template", key, parts))
+        self.pipe.send(("template", key, template))
 
     def busy(self) -> bool:
         """Whether a chunk sent down has not come back."""
@@ -121,7 +123,7 @@ def serve(pipe: Connection) -> None:
                 if kind == "going":
                     going = args[0]
                 elif kind == "chunk":
-                    wire.submit(args[0], [Letter(*fields) for fields in args[1]])
+                    wire.submit(args[0], args[1])
                 elif kind == "template":
                     wire.add_template(args[0], args[1])
             done = wire.pump(going, timeout=0.05)
@@ -138,7 +140,7 @@ def _fields(attempt: Attempt) -> tuple[int, str, str, int | None, str, str]:
     """An attempt as plain values for the pipe (unpickling dataclasses costs the parent dear)."""
     reply = attempt.reply
     return (
-        attempt.number,
+        attempt.id,
         attempt.fate.value,
         attempt.stage,
         reply.code if reply else None,

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import requests
 from sqlalchemy.engine import Connection
@@ -33,10 +33,10 @@ from syndicate.deliver.webhooks import Unreachable, redact
 from syndicate.deliver.webhooks.compose import Composer, Outgoing, Push
 from syndicate.deliver.webhooks.http import Reply, post
 from syndicate.deliver.webhooks.verdict import Verdict, judge
-from syndicate.outbox import Claim, Outbox, Outcome, Result
+from syndicate.outbox import Channel, Claim, Outbox, Outcome, Result
+from syndicate.roles import Role
 from syndicate.store import partners as partner_store
 from syndicate.store.db import Database
-from syndicate.store.events import CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -55,40 +55,32 @@ class LaneReport:
     gone: str | None = None  # the partner answered 410 Gone: why it is disabled
 
 
+@dataclass
 class WebhookSender:
     """Pushes every due webhook delivery, lane by lane, until none is due or it is told to stop."""
 
     name = "send-webhooks"
-    role = "worker"
+    role = Role.WORKER
 
-    def __init__(self, db: Database, outbox: Outbox, composer: Composer, clock: Callable[[], datetime],
-                 session: Callable[[], requests.Session], claim_size: int = 200,
-                 wall: Callable[[], float] = time.time) -> None:  # fmt: skip
-        self.db = db
-        self.outbox = outbox
-        self.composer = composer
-        self.clock = clock
-        self.session = session
-        self.claim_size = claim_size
-        self.wall = wall  # signatures carry the real time: partners reject stale ones
-        self.policy = outbox.policies[CHANNEL]
+    db: Database
+    outbox: Outbox
+    composer: Composer
+    clock: Callable[[], datetime]
+    session: Callable[[], requests.Session]
+    claim_size: int = 200
+    wall: Callable[[], float] = time.time  # signatures carry the real time: partners reject stale ones
 
     def run(self, now: datetime, stop: Stop) -> dict[str, int]:
         """Push what is due, each delivery at most once per run; return how each ended."""
         counts: Counter[str] = Counter()
-        try:
+        with self.outbox.draining(self.clock):
             self._drain(stop, counts)
-        except Exception:
-            self.outbox.abandon(self.clock())
-            raise
-        finally:
-            self.outbox.release()
         return dict(counts)
 
     def _drain(self, stop: Stop, counts: Counter[str]) -> None:
         tried: set[int] = set()
         while not stop():
-            claims = self.outbox.claim(CHANNEL, self.claim_size, self.clock())
+            claims = self.outbox.claim(Channel.WEBHOOK, self.claim_size, self.clock())
             fresh = [c for c in claims if c.id not in tried]
             again = [Result(c, Outcome.REQUEUE) for c in claims if c.id in tried]
             if again:  # due again at once (Retry-After: 0): the next run tries it
@@ -120,15 +112,11 @@ class WebhookSender:
 
     def _as_finished(self, running: set[Future[LaneReport]]) -> Iterator[list[LaneReport]]:
         """The reports of the lanes finished since last asked, keeping the leases alive meanwhile."""
-        every = self.outbox.lease.total_seconds() / 4
-        extended = time.monotonic()
         while running:
-            finished, running = wait(running, timeout=every, return_when=FIRST_COMPLETED)
+            finished, running = wait(running, timeout=self.outbox.keep_alive_every, return_when=FIRST_COMPLETED)
             if finished:
                 yield [future.result() for future in finished]
-            if running and time.monotonic() - extended >= every:
-                self.outbox.extend(self.clock())
-                extended = time.monotonic()
+            self.outbox.keep_alive(self.clock())
 
     def _lane(self, lane: list[Outgoing], stop: Stop) -> LaneReport:
         """Push one partner's deliveries in order; after a failure the rest wait for the next try."""
@@ -150,11 +138,8 @@ class WebhookSender:
         """Note the failure; the partner's other pushes wait until the failed one is tried again."""
         report.error = verdict.error
         report.gone = verdict.error if verdict.disable else None
-        failed = report.results[-1]
         # The rest wait exactly as long as the failed push does, so none of them overtakes it.
-        planned = failed.claim.created_at or self.clock()
-        later = failed.retry_at or self.policy.next_try(failed.claim.attempts, planned, self.clock())
-        later = later or self.clock() + timedelta(seconds=self.policy.waits[0])
+        later = self.outbox.held_back_until(report.results[-1], self.clock())
         waiting = f"waiting: the push before it failed ({verdict.error})"
         report.results += [Result(o.claim, Outcome.REQUEUE, waiting, later) for o in rest]
 
@@ -174,13 +159,7 @@ class WebhookSender:
         return verdict
 
     def _result(self, claim: Claim, verdict: Verdict) -> Result:
-        retry_at = verdict.retry_at
-        if (
-            retry_at is not None
-            and self.policy.next_try(claim.attempts, claim.created_at or self.clock(), self.clock()) is None
-        ):
-            retry_at = None  # Retry-After or not, the schedule is used up: the outbox fails it
-        return Result(claim, verdict.outcome, verdict.error, retry_at)
+        return Result(claim, verdict.outcome, verdict.error, verdict.retry_at)
 
     def _record(self, reports: list[LaneReport], counts: Counter[str]) -> None:
         """Record outcomes and what was learnt of each partner, in two transactions for all these lanes."""
