@@ -23,7 +23,7 @@ from syndicate.deliver.reaper import Reaper
 from syndicate.deliver.webhooks import http as webhook_http
 from syndicate.deliver.webhooks.compose import Composer as PushComposer
 from syndicate.deliver.webhooks.sender import WebhookSender
-from syndicate.outbox import Outbox, RetryPolicy
+from syndicate.outbox import Channel, Outbox, RetryPolicy
 from syndicate.plan.confirmations import ConfirmationPlanner
 from syndicate.plan.editions import EditionPlanner
 from syndicate.plan.events import EventPlanner
@@ -34,6 +34,7 @@ from syndicate.render.entries import EntryRenderer
 from syndicate.render.feeds import FeedBuilder
 from syndicate.render.partner import PartnerRenderer
 from syndicate.render.websub import Pinger
+from syndicate.roles import Role
 from syndicate.sources import Source, make_source
 from syndicate.store import Database, migrate, require_current
 from syndicate.tokens import Secrets, load_secrets
@@ -54,10 +55,10 @@ def utc_now() -> datetime:
 
 
 class Stage(Protocol):
-    """A step of the tick after ingest and feeds: planning (role "scheduler") or delivering ("worker")."""
+    """A step of the tick after ingest and feeds: planning (role SCHEDULER) or delivering (WORKER)."""
 
     name: str
-    role: str
+    role: Role
 
     def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
         """Do this stage's work that is due at ``now``; return counts for the log and status."""
@@ -77,6 +78,9 @@ class App:
     outbox: Outbox
     secrets: Secrets
     email: EmailRenderer
+    email_composer: Composer  # what ``preview`` personalises a message with, as the sender does
+    email_sender: EmailSender
+    webhook_sender: WebhookSender
     clock: Clock = utc_now
     stages: list[Stage] = field(default_factory=list)
 
@@ -125,26 +129,29 @@ def build_app(
         templates.load(env, "feeds/attribution.txt"),
     )
     feeds = FeedBuilder(config, db, DocumentRenderer(config, entries))
-    policies = {"email": EMAIL_RETRY, "webhook": WEBHOOK_RETRY}
+    policies = {Channel.EMAIL: EMAIL_RETRY, Channel.WEBHOOK: WEBHOOK_RETRY}
     outbox = Outbox(db, node_id(), policies, config.scheduler.lease_seconds)
     secrets = load_secrets(config, db)
     email = EmailRenderer(config, env)
-    app = App(
-        config, db, make_source(config, session), feeds, Pinger(db, session), session, outbox, secrets, email, clock
-    )
     signer = Signer.from_settings(config.email.dkim) if config.email.dkim.enabled else None
     composer = Composer(db, secrets, config.sender[1], signer)
     # One chunk per claim: the sender tops the wire up often, between short stretches of composing.
     claim = config.email.batch
+    email_sender = EmailSender(db, outbox, composer, lambda: make_transport(config, clock), clock, claim)
     pushes = PushComposer(config, db, PartnerRenderer(config, entries.attribution_html, entries.attribution_text))
+    webhook_sender = WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT))
+    app = App(
+        config, db, make_source(config, session), feeds, Pinger(db, session), session, outbox, secrets, email,
+        email_composer=composer, email_sender=email_sender, webhook_sender=webhook_sender, clock=clock
+    )  # fmt: skip
     app.stages = [
         ConfirmationPlanner(db, email),  # before the mail stage: a confirmation goes out on the same tick
         EditionPlanner(config, db, email),
         EventPlanner(config, db),
         Reaper(outbox),
         # Partner pushes are few and quick: a long newsletter run does not hold them up.
-        WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT)),
-        EmailSender(db, outbox, composer, lambda: make_transport(config, clock), clock, claim),
+        webhook_sender,
+        email_sender,
     ]
     return app
 

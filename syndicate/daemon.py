@@ -16,6 +16,12 @@ Several daemons may share one PostgreSQL database, each in a role: "all",
 node and beats every few seconds; the beat also extends the leases of the
 deliveries it holds, so a long batch is never taken from a live node, while a
 dead node's leases run out and the reaper hands them on.
+
+Every time the daemon records or compares is the app's clock (``app.clock``).
+APScheduler keeps its triggers on the real clock, so an embargo's one-off
+job is set at the real moment the app's clock reaches it; the heartbeat's age
+in ``/healthz`` is measured on the monotonic clock, since it asks whether the
+scheduler's thread still runs, whatever the app's clock says.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from syndicate.app import App
 from syndicate.errors import ConfigError
 from syndicate.pipeline import ROLES, tick
+from syndicate.roles import Role
 from syndicate.store import nodes, statements
 from syndicate.web import create_app
 from syndicate.web.server import WebServer
@@ -44,20 +51,21 @@ log = logging.getLogger(__name__)
 FORGET_NODES_AFTER = timedelta(days=1)
 
 
-def serves_web(app: App, role: str, asked: bool | None = None) -> bool:
+def serves_web(app: App, role: Role, asked: bool | None = None) -> bool:
     """Whether a daemon in ``role`` serves the pages: as ``asked``, else the roles that plan, per web.serve_in_run."""
     if asked is not None:
         return asked
-    return role != "worker" and app.config.web.serve_in_run
+    return Role(role).plans and app.config.web.serve_in_run
 
 
 class Daemon:
     """Runs ticks on a schedule until told to stop."""
 
-    def __init__(self, app: App, serve_web: bool | None = None, role: str = "all") -> None:
+    def __init__(self, app: App, serve_web: bool | None = None, role: Role | str = Role.ALL) -> None:
         """A daemon in ``role``; ``serve_web`` (None: see :func:`serves_web`) says whether it serves the pages."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        role = Role(role)
         self.app = app
         self.role = role
         self.beat_every = app.config.heartbeat_seconds
@@ -78,9 +86,10 @@ class Daemon:
         poll = self.app.config.scheduler.poll_seconds
         with self.app.db.write() as conn:
             nodes.register(conn, self.app.node, self.role, self.app.clock())
-        self.scheduler.add_job(self._tick, IntervalTrigger(seconds=poll), id="tick", next_run_time=datetime.now(UTC))
+        # Both start at once; "at once" is on APScheduler's own clock, the real one.
+        self.scheduler.add_job(self._tick, IntervalTrigger(seconds=poll), id="tick", next_run_time=_real_now())
         beat = IntervalTrigger(seconds=self.beat_every)
-        self.scheduler.add_job(self._beat, beat, id="heartbeat", next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self._beat, beat, id="heartbeat", next_run_time=_real_now())
         self.scheduler.start()
         log.info("daemon started as node %s (role %s): a tick every %d s", self.app.node, self.role, poll)
         self.stopping.wait()
@@ -107,14 +116,12 @@ class Daemon:
         }
 
     def _beat(self) -> None:
-        """Say this node is alive, and keep the leases of what it is sending."""
+        """Say this node is alive (the senders keep the leases of what they send: see Outbox.keep_alive)."""
         now = self.app.clock()
         try:
             with self.app.db.write() as conn:
                 nodes.beat(conn, self.app.node, now)
                 nodes.forget_old(conn, now, FORGET_NODES_AFTER)
-            if self.role != "scheduler":
-                self.app.outbox.extend(now)
         except Exception:
             log.exception("heartbeat failed")  # the next beat tries again; leases are longer than a beat
             return
@@ -155,16 +162,23 @@ class Daemon:
             except Exception:
                 # A failed tick is logged and the next one tries again; the daemon lives on.
                 log.exception("tick failed")
-            if self.role != "worker":
+            if self.role.plans:
                 self._schedule_embargoes()
 
     def _schedule_embargoes(self) -> None:
         """One job at each future publication time, so embargoes lift on the minute."""
-        now = datetime.now(UTC)
+        now = self.app.clock()
         with self.app.db.read() as conn:
             times = [t for t in statements.embargo_times(conn) if t > now]
+        # APScheduler fires on the real clock: each job is set where the app's clock reads the embargo time.
+        lag = _real_now() - now
         for moment in times:
             job_id = f"embargo:{moment.isoformat()}"
             if self.scheduler.get_job(job_id) is None:
-                self.scheduler.add_job(self._tick, DateTrigger(run_date=moment), id=job_id)
+                self.scheduler.add_job(self._tick, DateTrigger(run_date=moment + lag), id=job_id)
                 log.info("embargo: a tick is scheduled at %s", moment.isoformat())
+
+
+def _real_now() -> datetime:
+    """The real time, as APScheduler's triggers count it (the app's clock may be another)."""
+    return datetime.now(UTC)

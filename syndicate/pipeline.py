@@ -17,9 +17,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from syndicate.app import App
+from syndicate.app import App, Stage
 from syndicate.ingest import IngestReport, ingest
+from syndicate.progress import Progress
 from syndicate.render.feeds import FeedReport
+from syndicate.roles import Role
 from syndicate.store import meta
 
 log = logging.getLogger(__name__)
@@ -82,30 +84,41 @@ def _guarded(report: TickReport, name: str, step: Callable[[], T]) -> T | None:
         return None
 
 
-ROLES = ("all", "scheduler", "worker")
+ROLES = tuple(Role)
 
 
-def tick(app: App, stop: Callable[[], bool] = never, role: str = "all") -> TickReport:
+def tick(
+    app: App, stop: Callable[[], bool] = never, role: Role | str = Role.ALL, progress: Progress | None = None
+) -> TickReport:
     """One tick: build, then every planning and delivery stage, then record it.
 
     ``role`` narrows it for a node of several: a "scheduler" ingests, renders and
-    plans; a "worker" only delivers (and reaps expired leases).
+    plans; a "worker" only delivers (and reaps expired leases). ``progress``
+    shows a person watching how a long mail run goes.
     """
     clock = time.monotonic()
-    report = build(app, stop) if role != "worker" else _idle(app)
-    for stage in (s for s in app.stages if role == "all" or s.role == role):
+    role = Role(role)
+    report = build(app, stop) if role.plans else _idle(app)
+    for stage in (s for s in app.stages if role.runs(s.role)):
         if stop():
             log.info("stopping: %s and later stages left for the next tick", stage.name)
             break
-        counts = _guarded(report, stage.name, partial(stage.run, app.clock(), stop))
+        counts = _guarded(report, stage.name, _step(app, stage, stop, progress))
         if counts is not None:
             report.stages[stage.name] = counts
     report.seconds = time.monotonic() - clock
-    if role != "worker":
+    if role.plans:
         with app.db.write() as conn:
             meta.put(conn, "last_tick", report.summary())
     log.info("tick done in %.2f s", report.seconds)
     return report
+
+
+def _step(app: App, stage: Stage, stop: Callable[[], bool], progress: Progress | None) -> Callable[[], dict[str, int]]:
+    """The stage's run at the app's time now; the mail sender's shows its progress too."""
+    if stage is app.email_sender:
+        return partial(app.email_sender.run, app.clock(), stop, progress=progress)
+    return partial(stage.run, app.clock(), stop)
 
 
 def _idle(app: App) -> TickReport:

@@ -27,6 +27,7 @@ from validators import validate_atom, validate_json_feed, validate_rss
 from syndicate.app import App, build_app
 from syndicate.config import load
 from syndicate.pipeline import build
+from syndicate.render.partner import probe_revision
 
 ROOT = Path(__file__).resolve().parent.parent
 ATOM = "http://www.w3.org/2005/Atom"
@@ -591,6 +592,18 @@ def test_second_build_writes_nothing(site, make_app):
     assert report.feeds.written == []
     assert report.feeds.changed_topics == []
     assert snapshot(site.feeds) == before
+
+
+def test_a_build_keeps_its_entries_and_the_next_build_starts_afresh(sqlite_site, make_app):
+    app = make_app(sqlite_site)
+    entries = app.feeds.renderer.entries
+    revision = probe_revision(app.config.site, app.clock())
+    this_build, next_build = entries.for_build(), entries.for_build()
+    made = this_build.fragment(revision, "atom")
+    assert this_build.fragment(revision, "atom") is made  # serialised once for every document of the build
+    assert next_build.fragment(revision, "atom") is not made
+    assert next_build.fragment(revision, "atom") == made
+    assert entries.fragment(revision, "atom") is not entries.fragment(revision, "atom")  # the app's keeps nothing
 
 
 def test_deleted_file_is_restored_byte_identical(sqlite_site, make_app):

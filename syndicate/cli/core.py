@@ -13,10 +13,10 @@ import click
 
 from syndicate import checks
 from syndicate.cli import Context, pass_context
-from syndicate.deliver.email.sender import EmailSender
 from syndicate.errors import SyndicateError
 from syndicate.model import Severity
 from syndicate.pipeline import TickReport, build, tick
+from syndicate.roles import Role
 from syndicate.status import gather
 
 
@@ -51,18 +51,14 @@ def build_command(ctx: Context) -> None:
 @pass_context
 def once_command(ctx: Context) -> None:
     """Run one full tick of the daemon (ingest, render, plan, deliver), then exit."""
-    app = ctx.app()
-    sender = app.stage("send-email")
-    if sys.stderr.isatty() and isinstance(sender, EmailSender):
-        sender.progress = _progress_bar
-    report = tick(app)
+    report = tick(ctx.app(), progress=_progress_bar if sys.stderr.isatty() else None)
     _summary(report)
 
 
 @click.command("run")
 @click.option(
     "--role",
-    type=click.Choice(["all", "scheduler", "worker"]),
+    type=click.Choice([role.value for role in Role]),
     default="all",
     show_default=True,
     help="scheduler: ingest, render, plan; worker: deliver; all: both (several nodes may share PostgreSQL).",
@@ -83,7 +79,7 @@ def run_command(ctx: Context, role: str, web: bool | None) -> None:
     if logging.getLogger().level > logging.INFO and not ctx.quiet:
         logging.getLogger().setLevel(logging.INFO)
     try:
-        Daemon(ctx.app(), serve_web=web, role=role).run()
+        Daemon(ctx.app(), serve_web=web, role=Role(role)).run()
     except SyndicateError as exc:
         raise click.ClickException(str(exc)) from exc
 

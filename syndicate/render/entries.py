@@ -1,5 +1,9 @@
 """One revision as a feed entry, in each format; made once per build and reused by every document.
 
+An :class:`EntryRenderer` holds the settings and caches nothing; each build
+takes its own :meth:`EntryRenderer.for_build`, whose cache lives and dies with
+the build (a daemon runs for months: nothing is kept from one build to the next).
+
 feedgen builds the Atom entry and the RSS item. What feedgen 1.0.0 gets wrong
 or cannot say is set on the element it returns (tested on the output):
 entry links lose every attribute but ``href`` (feedgen issue #135), entries
@@ -39,44 +43,34 @@ class Fragment(NamedTuple):
     namespaces: frozenset[str]
 
 
-@dataclass
+@dataclass(frozen=True)
 class EntryRenderer:
-    """Makes entries for one site, caching each (revision, format) for the whole build."""
+    """Makes entries for one site, each time anew; :meth:`for_build` gives one that keeps them for a build."""
 
     site: SiteConfig
     full_content: bool
     attribution_html: jinja2.Template
     attribution_text: jinja2.Template
-    _cache: dict[tuple[int, str], Any] = field(default_factory=dict)
+
+    def for_build(self) -> BuildEntries:
+        """A renderer for one build: each entry made and serialised once, forgotten when the build drops it."""
+        return BuildEntries(self.site, self.full_content, self.attribution_html, self.attribution_text)
 
     def entry(self, revision: Revision, fmt: str) -> Any:
         """The entry for ``revision`` in ``fmt`` (an lxml element, or a dict for JSON)."""
-        key = (revision.seq, fmt)
-        if key not in self._cache:
-            self._cache[key] = getattr(self, f"_{fmt}")(revision)
-        return self._cache[key]
-
-    def forget(self) -> None:
-        """Drop the cached entries (a build is over)."""
-        self._cache.clear()
+        return getattr(self, f"_{fmt}")(revision)
 
     def fragment(self, revision: Revision, fmt: str, *, tombstone: bool = False) -> Fragment:
-        """The entry as bytes, indented for its place in a document; serialised once per build.
+        """The entry as bytes, indented for its place in a document.
 
         The namespaces are declared once on the document's root, so the
         redeclarations lxml writes on a lone element are left out; the
         fragment says which it uses, so the root declares those and no more.
         """
-        key = (revision.seq, f"{fmt}-tombstone" if tombstone else f"{fmt}-bytes")
-        if key not in self._cache:
-            if fmt == "json":
-                data = json.dumps(self.entry(revision, "json"), ensure_ascii=False).encode()
-                self._cache[key] = Fragment(data, frozenset())
-            else:
-                element = copy.deepcopy(self.tombstone(revision) if tombstone else self.entry(revision, fmt))
-                self._cache[key] = Fragment(_serialised(element, fmt), namespaces_used(element))
-        fragment: Fragment = self._cache[key]
-        return fragment
+        if fmt == "json":
+            return Fragment(json.dumps(self.entry(revision, "json"), ensure_ascii=False).encode(), frozenset())
+        element = copy.deepcopy(self.tombstone(revision) if tombstone else self.entry(revision, fmt))
+        return Fragment(_serialised(element, fmt), namespaces_used(element))
 
     def tombstone(self, revision: Revision) -> etree._Element:
         """An RFC 6721 ``at:deleted-entry`` saying the entry was withdrawn, and when."""
@@ -156,6 +150,33 @@ class EntryRenderer:
             item["tags"] = list(revision.categories)
         item["_syndicate"] = {"rights": self.site.rights, "attribution": self.attribution(revision, html=False)}
         return item
+
+
+@dataclass(frozen=True)
+class BuildEntries(EntryRenderer):
+    """The entries of one build: each (revision, format) made and serialised once, then reused by every document.
+
+    The cache is keyed by the revision's sequence number, which names one
+    stored revision's content for good (so it is no place for revisions cut
+    to a partner's licence); it goes with this object, at the end of the build.
+    """
+
+    _cache: dict[tuple[int, str], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def entry(self, revision: Revision, fmt: str) -> Any:
+        """The entry for ``revision`` in ``fmt``, made once per build."""
+        key = (revision.seq, fmt)
+        if key not in self._cache:
+            self._cache[key] = super().entry(revision, fmt)
+        return self._cache[key]
+
+    def fragment(self, revision: Revision, fmt: str, *, tombstone: bool = False) -> Fragment:
+        """The entry as bytes for its place in a document, serialised once per build."""
+        key = (revision.seq, f"{fmt}-tombstone" if tombstone else f"{fmt}-bytes")
+        if key not in self._cache:
+            self._cache[key] = super().fragment(revision, fmt, tombstone=tombstone)
+        fragment: Fragment = self._cache[key]
+        return fragment
 
 
 # The prefix of every namespace a document of each format may use. Entries are serialised with these

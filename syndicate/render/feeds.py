@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syndicate.config import Config
@@ -75,7 +75,8 @@ class FeedBuilder:
             return self._build(now)
 
     def _build(self, now: datetime) -> FeedReport:
-        self.renderer.entries.forget()  # entries are cached for one build, not for the life of a daemon
+        # This build's own entries: each made once for all its documents, and gone when it returns.
+        renderer = replace(self.renderer, entries=self.renderer.entries.for_build())
         report = FeedReport()
         with self.db.read() as conn:
             heads = statement_store.revision_heads(conn)
@@ -86,7 +87,7 @@ class FeedBuilder:
             revisions = statement_store.load_revisions(
                 conn, {r.seq for job in jobs for r in job.doc.records + job.doc.context}
             )
-        done = [written for job in jobs if (written := self._try(job, revisions, report)) is not None]
+        done = [written for job in jobs if (written := self._try(job, renderer, revisions, report)) is not None]
         with self.db.exclusive("syndicate-feeds") as conn:
             feed_store.record_written(conn, done, now)
             feed_store.owe_pings(conn, self.config.feeds.hubs, report.changed_topics, now)
@@ -124,23 +125,25 @@ class FeedBuilder:
             shape.append(self.settings)
         return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
 
-    def _try(self, job: Job, revisions: dict[int, Revision], report: FeedReport) -> Written | None:
+    def _try(
+        self, job: Job, renderer: DocumentRenderer, revisions: dict[int, Revision], report: FeedReport
+    ) -> Written | None:
         """Render and write one document; a failure is reported and leaves its file as it was."""
         try:
-            return self._run(job, revisions, report)
+            return self._run(job, renderer, revisions, report)
         except Exception as exc:
-            problem = Problem(self._shown(job.path), self._failure(job, revisions, exc))
+            problem = Problem(self._shown(job.path), self._failure(job, renderer, revisions, exc))
             log.error("%s", problem)
             log.debug("rendering %s failed", job.path, exc_info=True)
             report.problems.append(problem)
             return None
 
-    def _failure(self, job: Job, revisions: dict[int, Revision], exc: Exception) -> str:
+    def _failure(self, job: Job, renderer: DocumentRenderer, revisions: dict[int, Revision], exc: Exception) -> str:
         """Why ``job`` failed, naming each statement whose entry cannot be rendered on its own."""
         culprits = []
         for record in job.doc.records:
             try:
-                self.renderer.entries.fragment(revisions[record.seq], job.fmt, tombstone=record.tombstone)
+                renderer.entries.fragment(revisions[record.seq], job.fmt, tombstone=record.tombstone)
             except Exception:
                 culprits.append(revisions[record.seq].statement_id)
         cause = f"statement(s) {', '.join(sorted(set(culprits)))} cannot be rendered" if culprits else "it"
@@ -150,15 +153,15 @@ class FeedBuilder:
         """A feed file as the operator finds it: under ``feeds.dir``."""
         return str(self.config.feeds.dir / path)
 
-    def _run(self, job: Job, revisions: dict[int, Revision], report: FeedReport) -> Written:
-        data = self.renderer.render(job.doc, job.fmt, revisions)
+    def _run(self, job: Job, renderer: DocumentRenderer, revisions: dict[int, Revision], report: FeedReport) -> Written:
+        data = renderer.render(job.doc, job.fmt, revisions)
         digest = hashlib.sha256(data).hexdigest()
         if write_if_changed(self.config.feeds.dir / job.path, data):
             report.written.append(job.path)
             log.info("wrote %s", job.path)
             # A file restored as it was is no news to subscribers: hubs hear only of new bytes.
             if job.doc.kind == "subscription" and digest != job.digest:
-                report.changed_topics.append(self.renderer.url(job.path))
+                report.changed_topics.append(renderer.url(job.path))
         else:
             report.unchanged += 1
         return Written(job.path, job.inputs, digest, len(data))

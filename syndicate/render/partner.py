@@ -13,6 +13,10 @@ retraction is an RFC 6721 ``at:deleted-entry``.
 The entry is the feed's own (:class:`EntryRenderer`, with its fixes for
 feedgen) with the content the licence allows. The bytes depend only on the
 revision and the partner's settings, so every retry sends the same body.
+
+Nothing is cached here: one revision is cut differently for each licence, so
+an entry cached by statement would carry one partner's text to another. The
+webhook composer renders each (revision, licence, format) once per batch.
 """
 
 from __future__ import annotations
@@ -62,9 +66,10 @@ class PartnerRenderer:
 
     def __init__(self, config: Config, attribution_html: jinja2.Template, attribution_text: jinja2.Template) -> None:
         self.site = config.site
-        self.templates = (attribution_html, attribution_text)
+        # The whole text always: what a partner's licence withholds is cut from the revision beforehand.
+        self.entries = EntryRenderer(config.site, True, attribution_html, attribution_text)
         fmt = "atom" if "atom" in config.feeds.formats else config.feeds.formats[0]
-        documents = DocumentRenderer(config, self._entries())
+        documents = DocumentRenderer(config, self.entries)
         url = documents.url(SITE.path(fmt))
         self.source = FeedSource(url, documents.title(SITE), url, CONTENT_TYPES[fmt])
 
@@ -89,17 +94,13 @@ class PartnerRenderer:
         text = permitted.body_html.rstrip()
         if partner.license != "full":
             text = f"{text}\n{READ_MORE.format(url=escape(permitted.canonical_url))}".lstrip()
-        return f"{text}\n{self._entries().attribution(permitted, html=True)}"
-
-    def _entries(self) -> EntryRenderer:
-        # A fresh renderer each time: its cache is for one feed build, and a daemon runs for months.
-        return EntryRenderer(self.site, True, *self.templates)
+        return f"{text}\n{self.entries.attribution(permitted, html=True)}"
 
     def _time(self, revision: Revision) -> str:
         return revision.updated.astimezone(self.site.tz).isoformat()
 
     def _entry(self, revision: Revision, partner: PartnerConfig) -> etree._Element:
-        entry = copy.deepcopy(self._entries().entry(revision, "atom"))
+        entry = copy.deepcopy(self.entries.entry(revision, "atom"))
         content = entry.find(f"{{{ATOM}}}content")
         assert content is not None, "EntryRenderer always writes atom:content"
         content.text = self._content(revision, partner)
@@ -110,7 +111,7 @@ class PartnerRenderer:
         return root
 
     def _tombstone(self, revision: Revision) -> etree._Element:
-        element = self._entries().tombstone(revision)
+        element = self.entries.tombstone(revision)
         root = etree.Element(element.tag, nsmap={"at": TOMBSTONES, None: ATOM})  # type: ignore[dict-item]
         for name, value in element.attrib.items():
             root.set(name, value)
@@ -131,7 +132,7 @@ class PartnerRenderer:
         return source
 
     def _json_entry(self, revision: Revision, partner: PartnerConfig) -> dict[str, Any]:
-        item = dict(self._entries().entry(revision, "json"))
+        item = dict(self.entries.entry(revision, "json"))
         extra = item.pop("_syndicate")
         item["content_html"] = self._content(revision, partner)
         return {**item, **extra, "license": partner.license, "source": self._json_source()}

@@ -1,0 +1,1 @@
+"""Rendering: feeds, partner payloads and newsletter editions, from stored revisions and templates."""
