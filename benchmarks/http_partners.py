@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import select
 import statistics
 import subprocess
 import sys
@@ -45,15 +44,15 @@ ROOT = Path(__file__).resolve().parents[1]
 REPLY_TIMEOUT = 30.0
 
 
-def _servers_module() -> ModuleType:
-    """Import tests/servers/http.py as `servers.http`, as the tests do, whatever the caller's path.
+def _servers_module(name: str) -> ModuleType:
+    """Import tests/servers/`name`.py as `servers.<name>`, as the tests do, whatever the caller's path.
 
     Not as `tests.servers.http`: a package of the test extra (flask-websub) installs a top-level
     `tests` of its own, which would win.
     """
     if str(ROOT / "tests") not in sys.path:
         sys.path.insert(0, str(ROOT / "tests"))
-    return importlib.import_module("servers.http")
+    return importlib.import_module(f"servers.{name}")
 
 
 # --------------------------------------------------------------------------- child process
@@ -67,7 +66,7 @@ def serve(stdin: TextIO, stdout: TextIO) -> None:
     is answered with one JSON line, and `stop` (or EOF) stops the farm.
     """
     config = json.loads(stdin.readline())
-    farm_class = _servers_module().PartnerFarm
+    farm_class = _servers_module("http").PartnerFarm
     farm = farm_class(
         config["n"], config["hanging"], secrets=config["secrets"], hang_seconds=config["hang_seconds"]
     ).start()
@@ -109,10 +108,7 @@ class RemoteFarm:
         if process is None or process.stdout is None:
             raise RuntimeError("partner farm stopped")
         # One command is outstanding at a time, so the answer is never stuck in the buffer.
-        ready, _, _ = select.select([process.stdout], [], [], timeout)
-        line = process.stdout.readline() if ready else ""
-        if not line:
-            raise RuntimeError(f"partner farm gave no {key!r} line within {timeout}s (exit {process.poll()})")
+        line = _servers_module("child").read_line(process, f"the partner farm's {key!r} line", timeout)
         return json.loads(line)[key]
 
     def _ask(self, command: str) -> Any:

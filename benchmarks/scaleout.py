@@ -4,7 +4,7 @@
 
 Each case plans one statement to N subscribers, starts `syndicate run --role
 worker` processes against the same database and a lean SMTP sink
-(benchmarks/smtp_sink.py, its own process), and times the deliveries from the
+(tests/servers/smtp_sink_server.py, its own process), and times the deliveries from the
 first to the last one recorded as sent (worker start-up is not counted). The
 sink's CPU use is printed beside each case, to show it was not the limit.
 """
@@ -23,10 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # the loopback servers: `servers.…`, as the tests import them
 
 import sqlalchemy  # noqa: E402
-from smtp_sink import start_sink  # noqa: E402
+from servers.smtp_sink import SinkProcess, start_sink  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from syndicate.app import build_app  # noqa: E402
@@ -135,13 +135,13 @@ def drop_schema(admin_url: str, schema: str) -> None:
     engine.dispose()
 
 
-def case(name: str, database: str, workers: int, count: int, port: int, sink: object) -> tuple[str, float, float]:
+def case(name: str, database: str, workers: int, count: int, port: int, sink: SinkProcess) -> tuple[str, float, float]:
     root = Path(tempfile.mkdtemp(prefix="syndicate-scaleout-"))
     try:
         config_path = planned_site(root, database, port, count)
-        before = sink.stats()  # type: ignore[attr-defined]
+        before = sink.stats()
         rate = drain(config_path, workers, count)
-        used = sink.stats().since(before)  # type: ignore[attr-defined]
+        used = sink.stats().since(before)
         return name, rate, used.cores
     finally:
         shutil.rmtree(root, ignore_errors=True)

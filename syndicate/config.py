@@ -1,7 +1,8 @@
 """Configuration: defaults, then ``config.toml``, checked once into one frozen object.
 
 Every setting is a field of a frozen dataclass below, declared with
-:func:`setting` (its default, a check, and the help text the README repeats).
+:func:`setting` (its default, a check, and the help text that the configuration
+reference, ``docs/configuration.md``, repeats).
 That one table drives loading, validation and the documentation test, so a
 setting cannot exist without being checked and documented.
 
@@ -431,7 +432,7 @@ class SchedulerConfig:
 
     poll_seconds: int = setting("Seconds between ticks of the daemon.", 60, integer(1))
     lease_seconds: int = setting(
-        "How long a claimed delivery stays reserved for its node before others may take it.", 120, integer(5)
+        "How long a claimed delivery stays reserved for its node before others may take it.", 120, integer(1)
     )
 
 
@@ -764,7 +765,7 @@ def documented_settings(cls: type[Any] = Config, prefix: str = "") -> Iterator[t
 
 
 def reference() -> str:
-    """The Markdown table of every setting, as the README carries it (a test keeps them equal)."""
+    """The Markdown table of every setting, as docs/configuration.md carries it (a test keeps them equal)."""
     lines = ["| key | default | what it does |", "|---|---|---|"]
     for key, default, help_text in documented_settings():
         shown = "required" if default is None else f"`{_toml_literal(default)}`"
@@ -782,18 +783,18 @@ def _toml_literal(value: Any) -> str:
     return str(value)
 
 
-def update_readme(readme: Path) -> None:
-    """Rewrite the settings table between the README's ``settings-reference`` markers."""
-    text = readme.read_text(encoding="utf-8")
+def update_reference(page: Path) -> None:
+    """Rewrite the settings table between the ``settings-reference`` markers of ``page``."""
+    text = page.read_text(encoding="utf-8")
     start = text.index("\n", text.index("<!-- settings-reference")) + 1
     end = text.index("<!-- /settings-reference -->")
-    readme.write_text(text[:start] + reference() + text[end:], encoding="utf-8")
+    page.write_text(text[:start] + reference() + text[end:], encoding="utf-8")
 
 
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:2] == ["--update"]:
-        update_readme(Path(sys.argv[2] if len(sys.argv) > 2 else "README.md"))
+        update_reference(Path(sys.argv[2] if len(sys.argv) > 2 else "docs/configuration.md"))
     else:
         print(reference(), end="")

@@ -338,24 +338,24 @@ def test_hang_for_a_while_then_answer(partner: PartnerServer, secret: str) -> No
     assert time.monotonic() - started >= 0.2
 
 
-def test_stop_wakes_hanging_handler_fast(secret: str) -> None:
+def test_stop_wakes_hanging_handler(secret: str) -> None:
     partner = PartnerServer(secret).start()
     partner.set_default(Reply.hang())
     errors: list[BaseException] = []
 
     def client() -> None:
         try:
-            deliver(partner.url, secret, timeout=10)
+            # a read timeout past the test's own: only the server's hang-up can end this request
+            deliver(partner.url, secret, timeout=(OK_TIMEOUT, 60))
         except requests.RequestException as error:
             errors.append(error)
 
     thread = threading.Thread(target=client)
     thread.start()
     partner.wait_until(lambda: partner.hanging == 1)
-    started = time.monotonic()
     partner.stop()
-    thread.join(5)
-    assert time.monotonic() - started < 1.0
+    assert partner.hanging == 0
+    thread.join()
     assert [type(e) for e in errors] == [requests.ConnectionError]
 
 
@@ -435,8 +435,10 @@ def test_farm_serves_healthy_and_hangs_the_rest() -> None:
         with ThreadPoolExecutor(max_workers=6) as pool:
             outcomes = dict(zip(farm.urls, pool.map(post, range(6)), strict=True))
         times = farm.received_times()
-        started = time.monotonic()
-    assert time.monotonic() - started < 1.0
+        hanging = [farm.partners[i] for i in sorted(farm.hanging_indices)]
+        for partner in hanging:  # still hanging after its client gave up: only stop() ends it
+            partner.wait_until(lambda p=partner: p.hanging == 1)
+    assert [partner.hanging for partner in hanging] == [0, 0]
     assert {url for url, outcome in outcomes.items() if outcome == "timeout"} == set(farm.hanging_urls)
     assert {url for url, outcome in outcomes.items() if outcome == 200} == set(times) == set(farm.healthy_urls)
 

@@ -9,7 +9,6 @@ outbox marked ``unknown``.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import signal
 import subprocess
@@ -18,12 +17,12 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from conftest import Site
 from servers.http import PartnerServer, new_secret
+from servers.smtp_sink import start_sink
 from sqlalchemy import func, select
 
 from syndicate.app import build_app
@@ -59,16 +58,6 @@ connections = 2
 timeout_seconds = 10.0
 rate = {rate}
 """
-
-
-def _load_sink() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("smtp_sink", ROOT / "benchmarks" / "smtp_sink.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class Cluster:
@@ -157,8 +146,7 @@ def cluster(request, tmp_path, pg_url, clock, monkeypatch):
     import shutil
 
     shutil.copytree(ROOT / "templates", root / "templates")
-    sink_module = _load_sink()
-    with sink_module.start_sink(track_ids=True) as sink, PartnerServer([secret]) as partner:
+    with start_sink(track_ids=True) as sink, PartnerServer([secret]) as partner:
         made = Cluster(Site(root, pg_url, clock), sink.port, partner, getattr(request, "param", 0))
         try:
             made.plan()

@@ -1,4 +1,5 @@
-"""Tests of the loopback SMTP servers: tests/servers/smtp.py and benchmarks/smtp_sink.py.
+"""Tests of the loopback SMTP servers: the fault server (servers.smtp) and the benchmarks' sink
+(servers.smtp_sink), the first on aiosmtpd, the second on its own fast state machine (servers.smtp_session).
 
 Driven with plain smtplib, and with a bare socket where pipelining matters (a whole
 MAIL/RCPT/DATA group in one write, replies checked in order).
@@ -6,43 +7,28 @@ MAIL/RCPT/DATA group in one write, replies checked in order).
 
 from __future__ import annotations
 
-import importlib.util
 import smtplib
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from pathlib import Path
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any, Self
 
 import pytest
+from servers import smtp_blast, smtp_sink_server
 from servers.smtp import Drop, Fault, Reply, SMTPServer, Stage, ThreadSafeList
+from servers.smtp_session import unstuff
+from servers.smtp_sink import start_sink
 
 pytestmark = pytest.mark.timeout(30)
 
-ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 3.0  # client timeout for exchanges meant to succeed
 QUICK = 0.5  # client timeout for servers meant to hang
 FROM = "news@example.org"
-
-
-def _load_sink() -> ModuleType:
-    """Import benchmarks/smtp_sink.py by path: benchmarks/ is not a package on sys.path."""
-    spec = importlib.util.spec_from_file_location("smtp_sink", ROOT / "benchmarks" / "smtp_sink.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-sink_module = _load_sink()
 
 
 @pytest.fixture(autouse=True)
@@ -425,9 +411,8 @@ def test_hung_sessions_do_not_block_shutdown() -> None:
         assert client.codes(3) == [250, 250, 354]
         client.send(b"Subject: x\r\n\r\nbody\r\n.\r\n")
         server.events.wait_for(lambda items: items[-1].kind == "hang")
-        started = time.monotonic()
-        server.stop()  # the client is still connected and waiting
-        assert time.monotonic() - started < 2.0
+        server.stop()  # the client is still connected and waiting: the server hangs up, not the client
+        assert server.events[-1].kind == "disconnect"
         assert client.at_eof()
     [stored] = server.messages
     assert stored.maybe_delivered
@@ -562,7 +547,7 @@ def test_thread_safe_list_waits_and_times_out() -> None:
 
 
 class FakeTransport:
-    """Collects what a SinkProtocol writes."""
+    """Collects what a SinkSession writes."""
 
     def __init__(self) -> None:
         self.written = bytearray()
@@ -578,9 +563,9 @@ class FakeTransport:
 
 
 def _sink_session() -> tuple[Any, FakeTransport, Any]:
-    counters = bytearray(8 * len(sink_module.SLOTS))
-    worker = sink_module.Worker(memoryview(counters).cast("q"), 0, 1, None)
-    protocol = sink_module.SinkProtocol(worker, size_limit=1000)
+    counters = bytearray(8 * len(smtp_sink_server.SLOTS))
+    worker = smtp_sink_server.Worker(memoryview(counters).cast("q"), 0, 1, None, size_limit=1000)
+    protocol = smtp_sink_server.SinkSession(worker)
     transport = FakeTransport()
     protocol.transport = transport
     return protocol, transport, worker
@@ -608,26 +593,25 @@ def test_sink_frames_data_split_at_any_byte() -> None:
 def test_sink_refuses_out_of_order_and_oversized() -> None:
     protocol, transport, worker = _sink_session()
     protocol.feed(
-        b"RCPT TO:<b@x>\r\nDATA\r\nMAIL FROM:<a@x> SIZE=5000\r\nMAIL FROM:<a@x>\r\nMAIL FROM:<a@x>\r\n"
-        b"DATA\r\nRCPT TO:<b@x>\r\nDATA\r\n" + b"x" * 1200 + b"\r\n.\r\nBOGUS\r\n"
+        b"MAIL FROM:<a@x>\r\nEHLO x\r\nRCPT TO:<b@x>\r\nDATA\r\nMAIL FROM:<a@x> SIZE=5000\r\nMAIL FROM:<a@x>\r\n"
+        b"MAIL FROM:<a@x>\r\nDATA\r\nRCPT TO:<b@x>\r\nDATA\r\n" + b"x" * 1200 + b"\r\n.\r\nBOGUS\r\n"
     )
-    codes = [line[:3] for line in bytes(transport.written).split(b"\r\n") if line]
-    assert codes == [b"503", b"503", b"552", b"250", b"503", b"503", b"250", b"354", b"552", b"500"]
+    codes = [line[:3] for line in bytes(transport.written).split(b"\r\n") if line and line[3:4] != b"-"]
+    assert codes == [b"503", b"250", b"503", b"503", b"552", b"250", b"503", b"503", b"250", b"354", b"552", b"500"]
     assert (worker.totals()["messages"], worker.totals()["rejected"]) == (0, 1)
 
 
 def test_sink_message_id_and_unstuffing_helpers() -> None:
     framed = b"\r\nSubject: x\r\nMessage-Id:\r\n <folded@example.org>\r\n\r\n.hidden\r\n..dot\r\n"
     end = len(framed) - 2
-    assert sink_module.message_id(framed, 0, end) == "<folded@example.org>"
-    assert sink_module.message_id(b"\r\nSubject: x\r\n\r\nbody\r\n", 0, 20) is None
-    assert sink_module.unstuffed_size(framed, 0, end) == len(framed) - 2 - 2
-    assert sink_module.unstuff(b"..a\r\nb\r\n.\r\n") == b".a\r\nb\r\n\r\n"
+    assert smtp_sink_server.message_id(framed, 0, end) == "<folded@example.org>"
+    assert smtp_sink_server.message_id(b"\r\nSubject: x\r\n\r\nbody\r\n", 0, 20) is None
+    assert unstuff(b"..a\r\nb\r\n.\r\n") == b".a\r\nb\r\n\r\n"
 
 
 def test_sink_process_counts_and_finds_duplicates() -> None:
     messages = [make_message(message_id="<1@x>"), make_message(message_id="<2@x>", body=".dot\n")]
-    with sink_module.start_sink(track_ids=True) as sink, smtplib.SMTP(sink.host, sink.port, timeout=TIMEOUT) as client:
+    with start_sink(track_ids=True) as sink, smtplib.SMTP(sink.host, sink.port, timeout=TIMEOUT) as client:
         client.ehlo()
         assert client.has_extn("pipelining")
         assert client.has_extn("smtputf8")
@@ -645,7 +629,7 @@ def test_sink_process_counts_and_finds_duplicates() -> None:
 
 
 def test_sink_answers_pipelined_groups_in_order() -> None:
-    with sink_module.start_sink() as sink, raw(sink) as client:
+    with start_sink() as sink, raw(sink) as client:
         client.send(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRCPT TO:<c@x>\r\nDATA\r\n")
         assert client.codes(4) == [250, 250, 250, 354]
         client.send(b"Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@x>\r\nDATA\r\nRSET\r\nSTATS\r\nQUIT\r\n")
@@ -659,7 +643,7 @@ def test_sink_answers_pipelined_groups_in_order() -> None:
 
 
 def test_sink_with_two_workers_adds_up() -> None:
-    with sink_module.start_sink(workers=2) as sink:
+    with start_sink(workers=2) as sink:
         for _ in range(4):
             with smtplib.SMTP(sink.host, sink.port, timeout=TIMEOUT) as client:
                 for _ in range(3):
@@ -672,7 +656,7 @@ def test_sink_with_two_workers_adds_up() -> None:
 
 
 def test_sink_on_ipv6_loopback() -> None:
-    with sink_module.start_sink(host="::1") as sink:
+    with start_sink(host="::1") as sink:
         with smtplib.SMTP(sink.host, sink.port, timeout=TIMEOUT) as client:
             client.sendmail(FROM, ["a@example.org"], make_message())
         assert sink.stats().messages == 1
@@ -680,8 +664,8 @@ def test_sink_on_ipv6_loopback() -> None:
 
 @pytest.mark.parametrize("greedy", [False, True])
 def test_sink_selftest(greedy: bool, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--selftest", "--messages", "300", "--connections", "3", "--rcpts", "2", "--track-ids"]
-    assert sink_module.main([*argv, "--greedy"] if greedy else argv) == 0
+    argv = ["--messages", "300", "--connections", "3", "--rcpts", "2", "--track-ids"]
+    assert smtp_blast.main([*argv, "--greedy"] if greedy else argv) == 0
     out = capsys.readouterr().out
     assert "300 messages in" in out
     assert "duplicates 0" in out
