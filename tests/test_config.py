@@ -91,14 +91,15 @@ def test_the_config_is_frozen():
         c.site = None  # type: ignore[misc]
 
 
-def test_every_setting_has_help_and_the_readme_carries_the_generated_reference():
+def test_every_setting_has_help_and_the_docs_carry_the_generated_reference():
     for key, _, help_text in documented_settings():
         assert help_text.endswith("."), f"{key}: help should be a sentence"
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("<!-- settings-reference")
-    table = readme[readme.index("\n", start) + 1 : readme.index("<!-- /settings-reference -->")]
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    start = page.index("<!-- settings-reference")
+    table = page[page.index("\n", start) + 1 : page.index("<!-- /settings-reference -->")]
     assert table == reference(), (
-        "README is out of step: regenerate it with `python -m syndicate.config --update README.md`"
+        "docs/configuration.md is out of step: regenerate it with"
+        " `python -m syndicate.config --update docs/configuration.md`"
     )
 
 
