@@ -43,7 +43,9 @@ _SPACE = re.compile(r"\s+")
 # Deeper than any real document nests; past it, an opening tag is escaped into text.
 MAX_DEPTH = 128
 # The start of a tag (only its start: a pattern that looked for the closing '>' would rescan unclosed runs).
-_TAG_START = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
+_TAG_START = re.compile(r"<!--|<(/?)([A-Za-z][A-Za-z0-9:-]*)")
+# Elements whose content is text to the parser (a `<` in a script is no tag): skipped to their end tag.
+_RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"})
 # Elements that never hold others open: void ones, and those an HTML parser closes by itself at a sibling.
 _NO_DEPTH = frozenset(
     [
@@ -132,16 +134,27 @@ def flatten_deep(fragment: str) -> tuple[str, int]:
     The depth is counted from the tags alone, in one pass: elements that are
     void or closed by a sibling (``p``, ``li``, ``td``...) do not count, and a
     closing tag past the limit is escaped with the opening tag it matches.
+    Comments and the text of raw-text elements (``script``, ``style``...) hold
+    no tags, so a ``<`` in them counts for nothing.
     """
-    depth = 0
+    depth, at = 0, 0
     cuts: list[int] = []
-    for tag in _TAG_START.finditer(fragment):
-        if tag.group(2).lower() in _NO_DEPTH:
+    lowered = fragment.lower()
+    while (tag := _TAG_START.search(fragment, at)) is not None:
+        at = tag.end()
+        if tag.group(2) is None:  # a comment: nothing in it is a tag (unclosed, it runs to the end)
+            at = _after(lowered, "-->", at)
+            continue
+        name = tag.group(2).lower()
+        if name in _NO_DEPTH:
             continue
         if tag.group(1):
             if depth > MAX_DEPTH:
                 cuts.append(tag.start())
             depth = max(depth - 1, 0)
+            continue
+        if name in _RAW_TEXT:  # its text up to its end tag; the end tag closes it, so the depth is unchanged
+            at = _after(lowered, f"</{name}", at)
             continue
         depth += 1
         if depth > MAX_DEPTH:
@@ -155,6 +168,12 @@ def flatten_deep(fragment: str) -> tuple[str, int]:
         last = at + 1
     pieces.append(fragment[last:])
     return "".join(pieces), sum(1 for at in cuts if fragment[at + 1] != "/")
+
+
+def _after(lowered: str, end: str, start: int) -> int:
+    """Where the text past the next ``end`` begins (the text's end when there is none): each character is seen once."""
+    found = lowered.find(end, start)
+    return len(lowered) if found < 0 else found + len(end)
 
 
 def slugify(value: str) -> str:

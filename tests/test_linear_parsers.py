@@ -153,3 +153,10 @@ def test_tags_past_the_depth_limit_are_shown_as_text_and_counted():
     assert removed is not None and removed.deep == 3 and "3 tag(s) nested deeper" in str(removed)
     shallow = "<div><p>a<p>b<ul><li>c<li>d</ul></div>" * 200  # siblings and implied ends do not add depth
     assert sanitise_html(shallow)[1] is None
+
+
+def test_a_less_than_sign_in_a_script_or_a_comment_is_no_tag_and_adds_no_depth():
+    hidden = "<script>" + "if (i<n) i++;" * (MAX_DEPTH + 10) + "</script><!--" + "<div>" * (MAX_DEPTH + 10) + "-->"
+    safe, removed = sanitise_html(hidden + "<div><b>kept</b></div>")
+    assert removed is None
+    assert safe == "<div><b>kept</b></div>"
