@@ -472,9 +472,20 @@ class DigestConfig:
 class DkimConfig:
     """``[email.dkim]``: optional DKIM signing (all three set to sign, none to send unsigned)."""
 
-    selector: str = setting("DKIM selector.", "", host_name)
+    selector: str = setting("DKIM selector of the RSA key.", "", host_name)
     domain: str = setting("DKIM signing domain (d=).", "", host_name)
-    key_file: Path | None = setting("PEM private key file (keep it out of git).", "", optional_path)
+    key_file: Path | None = setting(
+        "PEM file of the RSA private key, at least 1024 bits (keep it out of git).", "", optional_path
+    )
+    algorithms: tuple[str, ...] = setting(
+        "Signatures on every message: 'rsa-sha256', optionally with 'ed25519-sha256' beside it (RFC 8463).",
+        ("rsa-sha256",),
+        choice_list("rsa-sha256", "ed25519-sha256"),
+    )
+    ed25519_selector: str = setting("DKIM selector of the Ed25519 key (its own DNS record).", "", host_name)
+    ed25519_key_file: Path | None = setting(
+        "PEM (or dknewkey base64) file of the Ed25519 private key.", "", optional_path
+    )
 
     @property
     def enabled(self) -> bool:
@@ -743,6 +754,15 @@ def _check_dkim(dkim: DkimConfig) -> None:
     if 0 < len(missing) < len(given):
         wanted = "selector, domain and key_file all set to sign (or none, to send unsigned)"
         raise ConfigError(f"email.dkim.{missing[0]}", f"is missing: wanted {wanted}")
+    if "rsa-sha256" not in dkim.algorithms:
+        raise ConfigError("email.dkim.algorithms", "must hold 'rsa-sha256': most receivers verify no other")
+    ed25519 = "ed25519-sha256" in dkim.algorithms
+    if ed25519 and dkim.enabled and not (dkim.ed25519_selector and dkim.ed25519_key_file):
+        raise ConfigError(
+            "email.dkim.ed25519_selector", "ed25519_selector and ed25519_key_file are needed to sign with ed25519"
+        )
+    if ed25519 and dkim.ed25519_selector == dkim.selector:
+        raise ConfigError("email.dkim.ed25519_selector", "must differ from selector: each key has its own record")
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -98,9 +98,9 @@ def main(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> No
 
 
 def _register() -> None:
-    from syndicate.cli import core, deliveries, partners, preview, subscribers, web
+    from syndicate.cli import core, deliveries, mail, partners, preview, subscribers, web
 
-    for module in (core, subscribers, deliveries, preview, partners, web):
+    for module in (core, subscribers, deliveries, preview, mail, partners, web):
         module.register(main)
 
 

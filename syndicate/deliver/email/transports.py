@@ -189,7 +189,7 @@ class SmtpTransport:
             self._wire = None
             self.templates.clear()
         if self._wire is None and self.in_process:
-            signer = Signer(*self.settings.dkim) if self.settings.dkim else None
+            signer = Signer(self.settings.dkim) if self.settings.dkim else None
             self._wire = Wire(session_opener(self.settings, self.connect), self.settings.connections, signer)
         elif self._wire is None:
             self._wire = RemoteWire(self.settings)
@@ -337,6 +337,6 @@ def make_transport(config: Config, clock: Callable[[], datetime]) -> Transport:
         credentials = (user, password)
     settings = WireSettings(
         smtp.host, smtp.port, smtp.security, smtp.timeout_seconds, smtp.helo or config.site.host,
-        credentials, smtp.connections, smtp.rate, signer.settings if signer is not None else None,
+        credentials, smtp.connections, smtp.rate, signer.keys if signer is not None else (),
     )  # fmt: skip
     return SmtpTransport(settings, email.batch, clock, in_process=not smtp.sending_process)

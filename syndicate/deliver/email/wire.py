@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
+from syndicate.deliver.email.dkim import Key
 from syndicate.deliver.email.smtp import CRLF, Reply, SmtpConnection, SmtpError
 from syndicate.mail import Letter, MessageTemplate, Signing, dot_stuff, press, seven_bit
 
@@ -86,7 +87,7 @@ class Session:
         self.last_heard = time.monotonic()
         self.not_before = 0.0
         self.slot_booked = False
-        self.press: Callable[[Letter], bytes] | None = None  # finishes a letter's bytes; set by the wire
+        self.press: Callable[[Letter, bool], bytes] | None = None  # finishes a letter's bytes; set by the wire
 
     # -- what the Wire asks --
 
@@ -217,9 +218,7 @@ class Session:
 
     def _text(self, job: _Job, go_on: Callable[[], bool]) -> None:
         assert self.press is not None, "a session sends only for a wire"
-        data = self.press(job.letter)
-        if not self.eight_bit and not data.isascii():
-            data = seven_bit(data)  # an old server without 8BITMIME: re-encode (a DKIM signature would not survive)
+        data = self.press(job.letter, self.eight_bit)
         stuffed = dot_stuff(data)
         self._queue_output(stuffed + b"." + CRLF)
         job.dot_ends_at = self.written_total
@@ -297,7 +296,7 @@ class WireSettings:
     credentials: tuple[str, str] | None
     connections: int
     rate: float
-    dkim: tuple[str, str, bytes] | None = None  # selector, domain, key: the wire signs what it finishes
+    dkim: tuple[Key, ...] = ()  # the wire signs what it finishes with each key
 
 
 def session_opener(
@@ -353,9 +352,18 @@ class Wire:
         """Keep an edition's template: letters name it by ``key`` and bring only their own values."""
         self.templates[key] = template
 
-    def press(self, letter: Letter) -> bytes:
-        """A letter's finished bytes: its edition filled in with its values, and signed when DKIM is on."""
-        return press(self.templates[letter.template], letter.values, self.signer)
+    def press(self, letter: Letter, eight_bit: bool = True) -> bytes:
+        """A letter's finished bytes: its edition filled in with its values, and signed when DKIM is on.
+
+        For a server without 8BITMIME the text is re-encoded first and signed after, so the signature
+        covers the bytes that are sent.
+        """
+        template = self.templates[letter.template]
+        if eight_bit:
+            return press(template, letter.values, self.signer)
+        data = press(template, letter.values)
+        data = data if data.isascii() else seven_bit(data)
+        return self.signer.sign(data) if self.signer is not None else data
 
     def submit(self, chunk: int, letters: Sequence[Letter]) -> None:
         """Queue a chunk (already handed off) for the next free session."""

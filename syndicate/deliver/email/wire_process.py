@@ -111,7 +111,7 @@ class RemoteWire:
 def serve(pipe: Connection) -> None:
     """The child: run the wire until told to close, or until the parent is gone."""
     settings: WireSettings = pipe.recv()
-    wire = Wire(session_opener(settings), settings.connections, Signer(*settings.dkim) if settings.dkim else None)
+    wire = Wire(session_opener(settings), settings.connections, Signer(settings.dkim) if settings.dkim else None)
     wire.watch(pipe)
     going = True
     try:
