@@ -11,6 +11,13 @@ Prints messages per second for:
       record every outcome (SQLite).
 Goals: (c) >= 10x (a) and >= 70% of (b). Then peak memory (max RSS) of a
 process doing (c) for 20,000 and for 200,000 subscribers: goal <= 1.2x.
+
+With --dkim, three signed cases follow, in the same run:
+  (d) syndicate with an RSA-2048 DKIM signature on every message;
+  (e) with RSA and Ed25519 signatures on every message;
+  (f) (d) with dkimpy signing instead of OpenSSL (the before-figure; --dkimpy subscribers).
+Goals: (d) >= 3x (a) and >= 8x (f); (e) within 15% of (d). OpenSSL's own RSA-2048
+signing rate on one core (`openssl speed`) is printed beside them as the ceiling.
 The sink is tests/servers/smtp_sink_server.py in its own process; its CPU use is printed.
 """
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import smtplib
@@ -67,15 +75,37 @@ host = "127.0.0.1"
 port = {port}
 connections = {connections}
 """
+DKIM = """
+[email.dkim]
+domain = "imkander.org"
+selector = "rsa2026"
+key_file = "{rsa}"
+"""
+ED25519 = """algorithms = ["rsa-sha256", "ed25519-sha256"]
+ed25519_selector = "ed2026"
+ed25519_key_file = "{ed25519}"
+"""
 BODY = "\n\n".join(["The association continues its work with immigrants, war widows and orphans. " * 6] * 6)
 
 
-def make_site(root: Path, port: int, subscribers: int) -> Path:
-    """A site whose database holds ``subscribers`` active subscribers and one statement ready to mail."""
+def make_site(root: Path, port: int, subscribers: int, signing: str = "") -> Path:
+    """A site whose database holds ``subscribers`` active subscribers and one statement ready to mail.
+
+    ``signing``: "" unsigned, "rsa" or "rsa+ed25519" (keys made by openssl in ``root``).
+    """
     (root / "statements").mkdir(parents=True)
     shutil.copytree(ROOT / "templates", root / "templates")
     config_path = root / "config.toml"
-    config_path.write_text(CONFIG.format(port=port, batch=BATCH, connections=CONNECTIONS), encoding="utf-8")
+    text = CONFIG.format(port=port, batch=BATCH, connections=CONNECTIONS)
+    if signing:
+        rsa, ed25519 = root / "rsa.pem", root / "ed25519.pem"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(rsa)],
+                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["openssl", "genpkey", "-algorithm", "ED25519", "-out", str(ed25519)], check=True, capture_output=True
+        )
+        text += DKIM.format(rsa=rsa) + (ED25519.format(ed25519=ed25519) if "ed25519" in signing else "")
+    config_path.write_text(text, encoding="utf-8")
     app = build_app(load(config_path))
     try:
         tick(app)  # the planning cursor starts here
@@ -177,6 +207,32 @@ def memory(subscribers: int) -> dict[str, Any]:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
+def signed_rounds(sink: SinkProcess, subscribers: int, count: int, signing: str, dkimpy: bool = False) -> list[float]:
+    """(d), (e) or (f): ``count`` fresh sites sending one signed edition; msg/s of each."""
+    rates = []
+    os.environ.pop("SYNDICATE_DKIM_SIGNER", None)
+    if dkimpy:
+        os.environ["SYNDICATE_DKIM_SIGNER"] = "dkimpy"  # the sending process signs with dkimpy
+    try:
+        for _ in range(count):
+            root = Path(tempfile.mkdtemp(prefix="syndicate-fanout-dkim-"))
+            try:
+                result = syndicate_run(make_site(root, sink.port, subscribers, signing))
+                rates.append(result["sent"].get("sent", 0) / result["seconds"])
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+    finally:
+        os.environ.pop("SYNDICATE_DKIM_SIGNER", None)
+    return rates
+
+
+def openssl_rsa_rate() -> float:
+    """OpenSSL's RSA-2048 signatures per second on one core, as `openssl speed` measures it now."""
+    output = subprocess.run(["openssl", "speed", "-seconds", "2", "rsa2048"], capture_output=True, text=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("rsa 2048"))
+    return float(line.split()[-2])
+
+
 def rounds(
     sink: SinkProcess, subscribers: int, count: int
 ) -> tuple[list[float], list[float], dict[str, Any], float, float]:
@@ -206,6 +262,8 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=1000, help="messages sent the naive way (it is slow)")
     parser.add_argument("--rounds", type=int, default=2, help="(c) and (b) are measured this many times, in turn")
     parser.add_argument("--no-memory", action="store_true", help="skip the 20k/200k peak-memory runs")
+    parser.add_argument("--dkim", action="store_true", help="also measure the signed cases (d), (e) and (f)")
+    parser.add_argument("--dkimpy", type=int, default=2000, help="subscribers of (f), signed by dkimpy (it is slow)")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -213,6 +271,10 @@ def main() -> None:
         return
     with start_sink() as sink:
         cs, bs, result, cores_b, cores_c = rounds(sink, args.subscribers, args.rounds)
+        if args.dkim:
+            ds = signed_rounds(sink, args.subscribers, args.rounds, "rsa")
+            es = signed_rounds(sink, args.subscribers, args.rounds, "rsa+ed25519")
+            fs = signed_rounds(sink, args.dkimpy, 1, "rsa", dkimpy=True)
         naive = naive_run(sink.port, args.naive)
     a = args.naive / naive
     b, c = sum(bs) / len(bs), sum(cs) / len(cs)
@@ -231,6 +293,15 @@ def main() -> None:
         f"    planning {result['planning']:.2f} s of {result['seconds']:.2f} s in the last round; outcomes {result['sent']}"
     )
     print(f"(c)/(a) = {c / a:5.1f}x (goal >= 10x);  (c)/(b) = {c / b:5.0%} (goal >= 70%)")
+    if args.dkim:
+        d, e, f = (sum(rates) / len(rates) for rates in (ds, es, fs))
+        print(f"(d) syndicate + DKIM RSA-2048 (OpenSSL):                {d:9,.0f} msg/s   ({each(ds)})")
+        print(f"(e) syndicate + DKIM RSA-2048 and Ed25519:              {e:9,.0f} msg/s   ({each(es)})")
+        print(f"(f) syndicate + DKIM RSA-2048 by dkimpy ({args.dkimpy:,} sent):     {f:9,.0f} msg/s")
+        print(f"    OpenSSL alone signs {openssl_rsa_rate():,.0f} RSA-2048 signatures/s on one core (the ceiling)")
+        print(
+            f"(d)/(a) = {d / a:5.1f}x (goal >= 3x);  (d)/(f) = {d / f:5.1f}x (goal >= 8x);  (e)/(d) = {e / d:5.0%} (goal >= 85%)"
+        )
     if not args.no_memory:
         small, large = memory(20_000), memory(200_000)
         ratio = large["peak_mib"] / small["peak_mib"]

@@ -16,11 +16,14 @@ from pathlib import Path
 import dkim
 import pytest
 from click.testing import CliRunner
+from dkim.canonicalization import Relaxed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from servers.smtp import SMTPServer
 from test_email_delivery import ADDRESSES, publish, received, smtp_site
 
 from syndicate.cli import main
-from syndicate.deliver.email.dkim import RSA, Key, Signer
+from syndicate.deliver.email.dkim import RSA, Key, Signer, canonical_body
 from syndicate.pipeline import tick
 
 DOMAIN = "example.org"
@@ -206,3 +209,16 @@ def test_one_body_hash_serves_every_signature_and_a_repeated_body(keys):
     finally:
         module.canonical_body = original  # type: ignore[assignment]
     assert len(calls) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=" \t\r\nab.", max_size=12), max_size=12))
+def test_the_body_is_canonicalised_as_dkimpy_does_it(lines):
+    """Relaxed body canonicalisation against dkimpy's own, on bodies of spaces, tabs and empty lines.
+
+    A body on the wire ends in CRLF (DATA's end needs one), and the verifier sees it so; syndicate may
+    sign it before that CRLF is added, which must come to the same.
+    """
+    body = "\r\n".join(line.replace("\r", "").replace("\n", "") for line in lines).encode()
+    on_the_wire = body if body.endswith(b"\r\n") else body + b"\r\n"
+    assert canonical_body(body) == canonical_body(on_the_wire) == Relaxed.canonicalize_body(on_the_wire)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from syndicate.config import Config
-from syndicate.deliver.email.dkim import Signer
+from syndicate.deliver.email.dkim import Signer, signer_for
 from syndicate.deliver.email.smtp import Reply, SmtpConnection
 from syndicate.deliver.email.wire import Attempt, Fate, Wire, WireSettings, session_opener
 from syndicate.deliver.email.wire_process import RemoteWire
@@ -189,7 +189,7 @@ class SmtpTransport:
             self._wire = None
             self.templates.clear()
         if self._wire is None and self.in_process:
-            signer = Signer(self.settings.dkim) if self.settings.dkim else None
+            signer = signer_for(self.settings.dkim) if self.settings.dkim else None
             self._wire = Wire(session_opener(self.settings, self.connect), self.settings.connections, signer)
         elif self._wire is None:
             self._wire = RemoteWire(self.settings)

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
-from syndicate.deliver.email.dkim import Signer
+from syndicate.deliver.email.dkim import signer_for
 from syndicate.deliver.email.smtp import Reply, SmtpError
 from syndicate.deliver.email.wire import Attempt, Fate, Wire, WireSettings, session_opener
 from syndicate.mail import Letter, MessageTemplate
@@ -111,7 +111,7 @@ class RemoteWire:
 def serve(pipe: Connection) -> None:
     """The child: run the wire until told to close, or until the parent is gone."""
     settings: WireSettings = pipe.recv()
-    wire = Wire(session_opener(settings), settings.connections, Signer(settings.dkim) if settings.dkim else None)
+    wire = Wire(session_opener(settings), settings.connections, signer_for(settings.dkim) if settings.dkim else None)
     wire.watch(pipe)
     going = True
     try:
