@@ -137,7 +137,7 @@ def build_app(
     composer = Composer(db, secrets, config.sender[1], signer)
     # One chunk per claim: the sender tops the wire up often, between short stretches of composing.
     claim = config.email.batch
-    email_sender = EmailSender(db, outbox, composer, lambda: make_transport(config, clock), clock, claim)
+    email_sender = EmailSender(db, outbox, composer, lambda: make_transport(config, clock, outbox), clock, claim)
     pushes = PushComposer(config, db, PartnerRenderer(config, entries.attribution_html, entries.attribution_text))
     webhook_sender = WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT))
     app = App(
@@ -148,7 +148,7 @@ def build_app(
         ConfirmationPlanner(db, email),  # before the mail stage: a confirmation goes out on the same tick
         EditionPlanner(config, db, email),
         EventPlanner(config, db),
-        Reaper(outbox),
+        Reaper(outbox, config.heartbeat_seconds),
         # Partner pushes are few and quick: a long newsletter run does not hold them up.
         webhook_sender,
         email_sender,

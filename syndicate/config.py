@@ -437,8 +437,8 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True)
-class SmtpConfig:
-    """``[email.smtp]``: the mail server (transport = "smtp")."""
+class _ServerFields:
+    """What reaching one mail server takes: shared by ``[email.smtp]`` and each ``[[email.relays]]``."""
 
     host: str = setting("Mail server host.", "127.0.0.1", text)
     port: int = setting("Mail server port.", 25, integer(1, 65535))
@@ -455,8 +455,30 @@ class SmtpConfig:
     )
     timeout_seconds: float = setting("Seconds to wait for the server at each step.", 30.0, number(0.1))
     helo: str = setting("Name given in EHLO (default: the host name of site.url).", "", helo_name)
+
+
+@dataclass(frozen=True)
+class SmtpConfig(_ServerFields):
+    """``[email.smtp]``: the mail server (transport = "smtp"), when no ``[[email.relays]]`` are given."""
+
     sending_process: bool = setting(
         "Talk SMTP from a child process, so composing and sending use two cores (false: one process).", True, boolean
+    )
+
+
+@dataclass(frozen=True)
+class RelayConfig(_ServerFields):
+    """``[[email.relays]]``: one of several mail servers the newsletters are spread over."""
+
+    name: str = setting(
+        "The relay's name, unique; shown by status and chosen by send-test --relay.", check=partner_name
+    )
+    weight: float = setting("Share of the messages this relay takes while every relay is up.", 1.0, number(0.01))
+    daily_limit: int = setting(
+        "Messages this relay may take in any 24 hours (a provider's quota; 0 = none), counted in the database"
+        " across restarts and nodes.",
+        0,
+        integer(0),
     )
 
 
@@ -516,6 +538,9 @@ class EmailConfig:
         integer(1, 10000),
     )
     smtp: SmtpConfig = section(SmtpConfig, "The mail server.")
+    relays: tuple[RelayConfig, ...] = table_list(
+        RelayConfig, "Several mail servers, messages spread over them by weight (instead of [email.smtp])."
+    )
     digest: DigestConfig = section(DigestConfig, "Digest times.")
     dkim: DkimConfig = section(DkimConfig, "DKIM signing.")
 
@@ -636,6 +661,15 @@ class Config:
         return base if base.endswith("/") else base + "/"
 
     @property
+    def mail_relays(self) -> tuple[RelayConfig, ...]:
+        """The mail servers to send through: ``[[email.relays]]``, or ``[email.smtp]`` as the one relay "smtp"."""
+        if self.email.relays:
+            return self.email.relays
+        smtp = self.email.smtp
+        fields = {f.name: getattr(smtp, f.name) for f in dataclasses.fields(_ServerFields)}
+        return (RelayConfig(name="smtp", weight=1.0, daily_limit=0, **fields),)
+
+    @property
     def heartbeat_seconds(self) -> float:
         """How often a node beats: often enough that its leases never run out while it lives."""
         return min(10.0, self.scheduler.lease_seconds / 3)
@@ -739,6 +773,10 @@ def _check_across(config: Config) -> None:
     for index, name in enumerate(names):
         if name in names[:index]:
             raise ConfigError(f"partners[{index}].name", f"{name!r} is already the name of another partner")
+    relays = [relay.name for relay in config.email.relays]
+    for index, name in enumerate(relays):
+        if name in relays[:index]:
+            raise ConfigError(f"email.relays[{index}].name", f"{name!r} is already the name of another relay")
     if config.source.type == "feed":
         url("http", "https")("source.url", config.source.url, LoadContext(config.root))
     if config.feeds.base_url:

@@ -126,6 +126,18 @@ class Daemon:
             log.exception("heartbeat failed")  # the next beat tries again; leases are longer than a beat
             return
         self._last_beat = time.monotonic()
+        if self.role != Role.SCHEDULER:
+            self._reap(now)
+
+    def _reap(self, now: datetime) -> None:
+        """Between ticks too: a node that stopped beating hands its work on within a few beats, not a lease."""
+        try:
+            reaped = self.app.stage("reap").run(now, lambda: False)
+        except Exception:
+            log.exception("reaping failed")  # the next beat, or tick, tries again
+            return
+        if reaped:
+            log.info("moved on the work of silent nodes: %s", reaped)
 
     def _start_web(self) -> None:
         assert self.web is not None

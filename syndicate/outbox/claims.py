@@ -12,9 +12,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+from sqlalchemy.engine import Connection
+
 from syndicate.outbox import table
 from syndicate.outbox.policy import RetryPolicy
 from syndicate.outbox.states import Channel, DeliveryState, Outcome
+from syndicate.store import nodes
 from syndicate.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -109,14 +112,44 @@ class Outbox:
         lease token; every other outcome row by row.
         """
         results = self._dated(list(results))
-        self._settled(results)
+        with self.db.write() as conn:
+            self._close(conn, results, now)
+        self.settled(results)
+        return len(results)
+
+    def settle(self, results: Sequence[Result], starting: Sequence[Claim], now: datetime) -> set[int]:
+        """Record ``results`` and hand off ``starting`` in one transaction; return the ids of ``starting`` still held.
+
+        The mail wire's grouped commit: what ended since the last one, and what is about to leave next.
+        """
+        results = self._dated(list(results))
+        with self.db.write() as conn:
+            self._close(conn, results, now)
+            held = {i for token, ids in _by_token(starting).items() for i in table.hand_off(conn, token, ids, now)}
+        self.settled(results)
+        if len(held) < len(starting):
+            log.warning("%d deliveries were taken over by another node before hand-off; not sending them",
+                        len(starting) - len(held))  # fmt: skip
+        return held
+
+    def orphaned(self, claims: Sequence[Claim], now: datetime) -> set[int]:
+        """The process sending ``claims`` died: those handed off become unknown (their ids are returned), the rest
+        go back to pending."""
+        unknown: set[int] = set()
+        with self.db.write() as conn:
+            for token, ids in _by_token(claims).items():
+                unknown |= table.orphan(conn, token, ids, now)
+        self.settled([Result(claim, Outcome.UNKNOWN) for claim in claims])
+        if unknown:
+            log.warning("%d deliveries were handed off to the sending process that stopped: unknown", len(unknown))
+        return unknown
+
+    def _close(self, conn: Connection, results: list[Result], now: datetime) -> None:
         sent = [r.claim for r in results if r.outcome == Outcome.SENT]
         closings = [self._closing(result, now) for result in results if result.outcome != Outcome.SENT]
-        with self.db.write() as conn:
-            for token, ids in _by_token(sent).items():
-                table.close_sent(conn, token, ids, now)
-            table.close_each(conn, closings)
-        return len(results)
+        for token, ids in _by_token(sent).items():
+            table.close_sent(conn, token, ids, now)
+        table.close_each(conn, closings)
 
     def retry_time(self, result: Result, now: datetime) -> datetime | None:
         """When the outbox will try ``result``'s delivery again (None: it fails for good). Needs its ``created_at``."""
@@ -158,7 +191,8 @@ class Outbox:
             for r in results
         ]
 
-    def _settled(self, results: list[Result]) -> None:
+    def settled(self, results: Iterable[Result]) -> None:
+        """Forget claims that are finished (recorded here or by a sending process): their leases need no keeping."""
         with self._lock:
             for result in results:
                 token = result.claim.token
@@ -220,11 +254,18 @@ class Outbox:
         log.warning("a send failed half-way: %d deliveries not yet handed off go back to pending", given_back)
         return given_back
 
-    def reap(self, now: datetime) -> dict[str, int]:
-        """Deal with leases that ran out (their node died): claim again, or as the channel says after hand-off."""
+    def reap(self, now: datetime, silent_for: timedelta | None = None) -> dict[str, int]:
+        """Deal with leases whose node died: claim again, or as the channel says after hand-off.
+
+        A lease is dead when it ran out, or (``silent_for``) when its node, known to
+        beat, has not beaten for that long: its work moves on without waiting out the
+        lease. A node that is alive but late loses nothing it could still finish badly:
+        every later write of it is fenced on the lease token.
+        """
         unknown = {channel: policy.unknown_after_handoff for channel, policy in self.policies.items()}
         with self.db.write() as conn:
-            counts = table.reap(conn, unknown, now)
+            dead = nodes.silent(conn, now, silent_for) if silent_for is not None else []
+            counts = table.reap(conn, unknown, now, [node for node in dead if node != self.node])
         if any(counts.values()):
             log.warning("reaped expired leases: %s", counts)
         return counts

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, and_, bindparam, case, func, literal, select, update
+from sqlalchemy import Boolean, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import Select
 
@@ -359,8 +359,18 @@ def planned_at(conn: Connection, ids: list[int]) -> dict[int, datetime]:
 
 
 def extend(conn: Connection, channels: Iterable[Channel], tokens: list[str], until: datetime) -> int:
-    """Push back to ``until`` the end of the leases ``tokens`` still hold."""
-    query = update(deliveries).where(_in_flight(channels, tokens)).values(lease_until=until)
+    """Push back to ``until`` the end of the leases ``tokens`` still hold.
+
+    On PostgreSQL rows another transaction is writing just now (the sending process
+    recording or handing them off) are skipped rather than waited for: waiting on
+    each other's rows in different orders is a deadlock, and the next extension,
+    a quarter of a lease later, takes them.
+    """
+    which = _in_flight(channels, tokens)
+    if conn.dialect.name == "postgresql":
+        free = select(deliveries.c.id).where(which).with_for_update(skip_locked=True)
+        which = deliveries.c.id.in_(free.scalar_subquery())
+    query = update(deliveries).where(which).values(lease_until=until)
     return int(conn.execute(query).rowcount)
 
 
@@ -374,18 +384,34 @@ def give_back(conn: Connection, channels: Iterable[Channel], tokens: list[str], 
     return int(conn.execute(query).rowcount)
 
 
-def reap(conn: Connection, policies: Mapping[Channel, bool], now: datetime) -> dict[str, int]:
-    """Deal with leases that ran out before ``now``: claim again, or (per channel) unknown after hand-off.
+def reap(
+    conn: Connection, policies: Mapping[Channel, bool], now: datetime, dead_nodes: Sequence[str] = ()
+) -> dict[str, int]:
+    """Deal with leases that ran out before ``now``, or are held by ``dead_nodes``: claim again, or unknown.
 
     ``policies`` says for each channel whether a delivery handed off before its
     lease ran out is ``unknown`` (True) or tried again (False).
     """
-    expired = and_(_in_flight(policies), deliveries.c.lease_until < now)
+    dead = deliveries.c.lease_until < now
+    if dead_nodes:
+        dead = or_(dead, deliveries.c.leased_by.in_(list(dead_nodes)))
+    expired = and_(_in_flight(policies), dead)
     counts = {"reclaimable": _rows(conn, expired & deliveries.c.handoff_at.is_(None), _back_to_pending(now))}
     for channel, unknown in policies.items():
         after = and_(expired, deliveries.c.channel == channel, deliveries.c.handoff_at.is_not(None))
         counts[f"{channel}_after_handoff"] = _rows(conn, after, _after_handoff(unknown, now))
     return counts
+
+
+def orphan(conn: Connection, token: str, ids: list[int], now: datetime) -> set[int]:
+    """The sender of these deliveries died: handed off ones become unknown (their ids returned), the rest pending."""
+    unknown: set[int] = set()
+    for chunk in _chunks(ids):
+        held = and_(_in_flight([Channel.EMAIL], [token]), deliveries.c.id.in_(chunk))
+        gone = update(deliveries).where(held, deliveries.c.handoff_at.is_not(None)).values(_after_handoff(True, now))
+        unknown.update(conn.scalars(gone.returning(deliveries.c.id)))
+        _rows(conn, and_(held, deliveries.c.handoff_at.is_(None)), _back_to_pending(now))
+    return unknown
 
 
 def _back_to_pending(now: datetime) -> dict[str, Any]:

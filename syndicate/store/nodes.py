@@ -62,3 +62,8 @@ def live(conn: Connection, now: datetime, within: timedelta, holds: Mapping[str,
 def forget_old(conn: Connection, now: datetime, older_than: timedelta) -> int:
     """Remove nodes not heard from for ``older_than`` (their leases are long reaped)."""
     return int(conn.execute(delete(nodes).where(nodes.c.heartbeat_at < now - older_than)).rowcount)
+
+
+def silent(conn: Connection, now: datetime, within: timedelta) -> list[str]:
+    """Nodes that beat once and have not beaten within ``within`` (dead, or stopped), by id."""
+    return list(conn.scalars(select(nodes.c.id).where(nodes.c.heartbeat_at < now - within)))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -246,6 +247,31 @@ subscribe_requests = Table(
     Column("requested_at", UTCDateTime, nullable=False),
 )
 
+# -- version 6: several mail relays, each with its quota --
+
+# Messages handed to each relay, per hour: a relay's daily limit is the sum over the last 24 hours,
+# counted here so that it holds across restarts and nodes.
+relay_usage = Table(
+    "relay_usage",
+    metadata,
+    Column("relay", String(100), primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("sent", Integer, nullable=False),
+)
+
+# How each node last saw each relay: up, down, throttled or out of quota, and its recent rate.
+relay_state = Table(
+    "relay_state",
+    metadata,
+    Column("relay", String(100), primary_key=True),
+    Column("node", String(200), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("until", UTCDateTime),
+    Column("rate", Float, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 Upgrade = Callable[[Connection], None]
 
 
@@ -295,8 +321,9 @@ UPGRADES: dict[int, Upgrade] = {
     2: _create(events, partner_state),
     3: _create(nodes),
     4: _Steps(_create(subscribe_requests), _clean_stored_text),
+    5: _create(relay_usage, relay_state),
 }
-VERSION = 5
+VERSION = 6
 
 
 def migrate(db: Database) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +18,7 @@ from datetime import datetime
 from syndicate import outbox
 from syndicate.deliver.email.compose import Composer, ComposeRun
 from syndicate.deliver.email.transports import SendReport, Transport
-from syndicate.outbox import Channel, Claim, Outbox, Result
+from syndicate.outbox import Channel, Outbox, Result
 from syndicate.progress import Progress
 from syndicate.roles import Role
 from syndicate.store import meta
@@ -85,15 +85,16 @@ class EmailSender:
                 exhausted = not claims
                 batch, cancelled = composing.compose(claims, self.clock())
                 done += cancelled
-                transport.feed(batch, self._handoff)
+                transport.feed(batch)
             hungry = going and not exhausted and transport.wants_more()
             report = transport.collect(going, wait=0.0 if hungry else 0.05)
             done += report.results
+            self._count(report.recorded, counts)  # the wire recorded these as each one ended
             throttled_until = self._note(report)
-            if done:  # recorded as each chunk ends: a crash leaves unknown only what is on the wire
+            if done:
                 self._record(done, counts)
                 done = []
-            if throttled_until is not None:
+            if throttled_until is not None or report.paused:
                 exhausted = True  # claim nothing more; what is on the wire comes back as it ends
             if transport.idle() and (exhausted or not going):
                 self._record(done, counts)
@@ -113,11 +114,12 @@ class EmailSender:
         if not results:
             return
         self.outbox.finish(results, self.clock())
-        counts.update(r.outcome.value for r in results)
-        self._advance(len(results))
+        self._count(results, counts)
 
-    def _handoff(self, claims: Sequence[Claim]) -> set[int]:
-        return self.outbox.handoff(claims, self.clock())
+    def _count(self, results: list[Result], counts: Counter[str]) -> None:
+        if results:
+            counts.update(r.outcome.value for r in results)
+            self._advance(len(results))
 
     def _suppress(self, addresses: list[tuple[str, str]]) -> None:
         now = self.clock()

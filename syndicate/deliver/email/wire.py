@@ -1,10 +1,22 @@
-"""Many SMTP sessions driven from one thread, pipelined (RFC 2920): one round trip per message.
+"""Many SMTP sessions over one or more relays, driven from one thread, pipelined (RFC 2920).
 
 Each session sends a message's text, its final dot and the next message's
 envelope (MAIL, RCPT, DATA) in one write, then waits for the four replies; it
 never sends a message's text before the 354 that allows it. A selector drives
-all sessions at once, so the connections keep the server busy while Python
+all sessions at once, so the connections keep the servers busy while Python
 waits on none of them, and no thread is needed per connection.
+
+**Relays.** Chunks of letters are spread over the relays (:class:`Pool`) by
+weight. A relay that cannot be reached, that throttles (421/454) or whose daily
+quota is used up is skipped until it recovers; what it had not sent goes to
+the others. A message refused for its address is never tried elsewhere.
+
+**Hand-off follows the bytes.** A letter is marked handed off in the outbox
+(the :class:`Ledger`) just before its envelope leaves, and its end is recorded
+just after its reply, both in one grouped commit per turn. A session holds at
+most :data:`WINDOW` letters handed off and not yet recorded, so if the whole
+sending side is killed, at most that many per connection are left unknown;
+everything else is claimed again and sent once.
 
 What became of each message is known from how far it got:
 
@@ -16,6 +28,7 @@ What became of each message is known from how far it got:
 
 from __future__ import annotations
 
+import logging
 import selectors
 import socket
 import ssl
@@ -23,12 +36,21 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from syndicate.deliver.email.dkim import Key
 from syndicate.deliver.email.smtp import CRLF, Reply, SmtpConnection, SmtpError
 from syndicate.mail import Letter, MessageTemplate, Signing, dot_stuff, press, seven_bit
+
+log = logging.getLogger(__name__)
+
+WINDOW = 2  # letters per session handed off and not yet recorded: what a crash can leave unknown
+THROTTLE_CODES = (421, 454)
+THROTTLE_WAITS = (60, 300, 900, 1800, 3600)  # seconds a throttling relay rests, longer each time in a run
+DOWN_WAITS = (10, 30, 60, 300)  # seconds an unreachable relay rests before it is tried again
+RATE_WINDOW = 30.0  # seconds over which each relay's sending rate is measured
 
 
 class Fate(Enum):
@@ -39,6 +61,7 @@ class Fate(Enum):
     NOT_SENT = "not sent"  # the connection failed before the final dot left: nothing arrived
     MAYBE = "maybe"  # the final dot left; no reply came back
     UNTRIED = "untried"  # never started
+    LOST = "lost"  # another node holds its delivery now: not ours to send, nor to record
 
 
 class Attempt(NamedTuple):
@@ -49,11 +72,75 @@ class Attempt(NamedTuple):
     stage: str
     reply: Reply | None = None
     detail: str = ""
+    relay: str = ""
+    retry_at: datetime | None = None  # a throttling relay's rest: not before then
 
     def describe(self) -> str:
         """For ``deliveries list``: the stage and what the server said (or that it said nothing)."""
         said = str(self.reply) if self.reply else self.detail or "no reply"
-        return f"{self.stage}: {said}"
+        where = f" ({self.relay})" if self.relay else ""
+        return f"{self.stage}: {said}{where}"
+
+
+class Ledger(Protocol):
+    """The outbox's record of what the wire does, committed as it happens."""
+
+    def settle(self, ends: Sequence[Attempt], starting: Sequence[int]) -> set[int]:
+        """Record ``ends`` and mark ``starting`` handed off, in one commit; return the ids of ``starting`` still held."""
+        ...
+
+    def reserve(self, relay: str, wanted: int, limit: int) -> int:
+        """Take up to ``wanted`` messages of ``relay``'s daily ``limit``; return how many were granted."""
+        ...
+
+    def give_back(self, relay: str, count: int) -> None:
+        """Return reserved quota that was not used."""
+        ...
+
+
+class FreeLedger:
+    """A ledger that holds everything and records nothing: for sends outside the outbox (send-test, benchmarks)."""
+
+    def settle(self, ends: Sequence[Attempt], starting: Sequence[int]) -> set[int]:
+        """Every letter is ours."""
+        return set(starting)
+
+    def reserve(self, relay: str, wanted: int, limit: int) -> int:
+        """No quota is kept."""
+        return wanted
+
+    def give_back(self, relay: str, count: int) -> None:
+        """Nothing to return."""
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """How to reach one mail server and how hard to press it (plain values: they cross to a sending process)."""
+
+    name: str
+    host: str
+    port: int
+    security: str
+    timeout: float
+    helo: str
+    credentials: tuple[str, str] | None
+    connections: int
+    rate: float
+    weight: float = 1.0
+    daily_limit: int = 0
+
+
+@dataclass(frozen=True)
+class WireSettings:
+    """The relays, and the keys the wire signs with."""
+
+    relays: tuple[RelaySettings, ...]
+    dkim: tuple[Key, ...] = ()
+
+    @property
+    def connections(self) -> int:
+        """Sessions open at once over every relay."""
+        return sum(relay.connections for relay in self.relays)
 
 
 @dataclass
@@ -87,7 +174,11 @@ class Session:
         self.last_heard = time.monotonic()
         self.not_before = 0.0
         self.slot_booked = False
+        self.pool: Pool | None = None  # the relay this session talks to; set by the wire
         self.press: Callable[[Letter, bool], bytes] | None = None  # finishes a letter's bytes; set by the wire
+        self.permitted: set[int] = set()  # the wire's letters handed off (shared by every session)
+        self.asking: int | None = None  # the letter this session waits to have handed off
+        self.unsettled = 0  # its letters handed off and not yet recorded (at most WINDOW)
 
     # -- what the Wire asks --
 
@@ -103,12 +194,17 @@ class Session:
 
     def start(self, now: float) -> None:
         """Begin the next queued letter if nothing is in flight (a new batch, or after a refusal)."""
-        if not self.expect:
+        if not self.expect or (self.pipelining and self.expect[-1][0] == "dot"):
             self._maybe_next(now)
 
     def _maybe_next(self, now: float) -> None:
-        """Start the next queued letter now, unless the rate limit says later."""
+        """Start the next queued letter now: once it is handed off, and the rate limit says it may go."""
         if not self.queue or now < self.not_before:
+            return
+        letter = self.queue[0]
+        if letter.id not in self.permitted:
+            if self.asking is None and self.unsettled < WINDOW:
+                self.asking = letter.id  # the wire hands it off in its next commit
             return
         if self.pace is not None and not self.slot_booked:
             slot = self.pace()
@@ -181,7 +277,7 @@ class Session:
             return
         if kind == "dot":
             fate = Fate.DELIVERED if reply.ok else Fate.REFUSED
-            outcomes.append(Attempt(job.letter.id, fate, "dot", reply))
+            outcomes.append(self._attempt(job.letter.id, fate, "dot", reply))
             if reply.code == 421:
                 self.alive = False
             return
@@ -193,6 +289,9 @@ class Session:
             if kind != "data" and self.pipelining:
                 return  # the rest of the pipelined envelope still answers; decide at DATA
             self._decide(job, outcomes, go_on)
+
+    def _attempt(self, id: int, fate: Fate, stage: str, reply: Reply | None = None, detail: str = "") -> Attempt:
+        return Attempt(id, fate, stage, reply, detail, self.pool.relay.name if self.pool else "")
 
     def _next_command(self, kind: str, job: _Job) -> None:
         command = f"RCPT TO:<{job.letter.recipient}>" if kind == "mail" else "DATA"
@@ -209,7 +308,7 @@ class Session:
             self._queue_output(b"." + CRLF)  # DATA opened although the envelope failed: close it empty
             self.expect.append(("empty-dot", None))
         stage = ("mail", "rcpt", "data")[replies.index(refusal)] if refusal else "data"
-        outcomes.append(Attempt(job.letter.id, Fate.REFUSED, stage, refusal or replies[-1]))
+        outcomes.append(self._attempt(job.letter.id, Fate.REFUSED, stage, refusal or replies[-1]))
         self.dirty = True
         if any(r.code == 421 for r in replies):
             self.alive = False
@@ -256,16 +355,16 @@ class Session:
             refusal = next((r for r in job.envelope_replies if not (r.ok or r.code == 354)), None)
             if refusal is not None:  # refused (421 and hung up, say) before it could be sent
                 stage = ("mail", "rcpt", "data")[job.envelope_replies.index(refusal)]
-                outcomes.append(Attempt(job.letter.id, Fate.REFUSED, stage, refusal))
+                outcomes.append(self._attempt(job.letter.id, Fate.REFUSED, stage, refusal))
             elif kind == "dot" and self.sent_total >= job.dot_ends_at:
-                outcomes.append(Attempt(job.letter.id, Fate.MAYBE, "dot", None, f"{reason} after the final dot"))
+                outcomes.append(self._attempt(job.letter.id, Fate.MAYBE, "dot", None, f"{reason} after the final dot"))
             else:
                 stage = "text" if kind == "dot" else kind
                 outcomes.append(
-                    Attempt(job.letter.id, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
+                    self._attempt(job.letter.id, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
                 )
         self.expect.clear()
-        outcomes.extend(Attempt(letter.id, Fate.UNTRIED, "", None, reason) for letter in self.queue)
+        outcomes.extend(self._attempt(letter.id, Fate.UNTRIED, "", None, reason) for letter in self.queue)
         self.queue.clear()
         self.connection.abort()
 
@@ -284,38 +383,74 @@ class RateLimit:
         return slot
 
 
-@dataclass(frozen=True)
-class WireSettings:
-    """How to reach the mail server and how hard to press it (plain values: they cross to a sending process)."""
-
-    host: str
-    port: int
-    security: str
-    timeout: float
-    helo: str
-    credentials: tuple[str, str] | None
-    connections: int
-    rate: float
-    dkim: tuple[Key, ...] = ()  # the wire signs what it finishes with each key
-
-
-def session_opener(
-    settings: WireSettings, connect: Callable[[], SmtpConnection] | None = None
-) -> Callable[[], Session]:
-    """Opens sessions that share one rate limit."""
-    pace = RateLimit(settings.rate).reserve if settings.rate > 0 else None
+def session_opener(relay: RelaySettings, connect: Callable[[], SmtpConnection] | None = None) -> Callable[[], Session]:
+    """Opens sessions to ``relay`` that share one rate limit."""
+    pace = RateLimit(relay.rate).reserve if relay.rate > 0 else None
 
     def open_session() -> Session:
         if connect is not None:
-            return Session(connect(), settings.timeout, pace)
+            return Session(connect(), relay.timeout, pace)
         connection = SmtpConnection(
-            settings.host, settings.port, security=settings.security, timeout=settings.timeout,
-            helo=settings.helo, credentials=settings.credentials,
+            relay.host, relay.port, security=relay.security, timeout=relay.timeout,
+            helo=relay.helo, credentials=relay.credentials,
         )  # fmt: skip
         connection.open()
-        return Session(connection, settings.timeout, pace)
+        return Session(connection, relay.timeout, pace)
 
     return open_session
+
+
+class Pool:
+    """One relay's sessions, and whether the relay may be used now: up, down, throttled or out of quota."""
+
+    def __init__(self, relay: RelaySettings, open_session: Callable[[], Session]) -> None:
+        self.relay = relay
+        self.open_session = open_session
+        self.idle: list[Session] = []
+        self.active = 0
+        self.state = "up"
+        self.detail = ""
+        self.until = 0.0  # monotonic: not used before then
+        self.failure: SmtpError | None = None  # why it could not be reached, last time
+        self.rests = 0  # times it rested this run: each rest is longer
+        self.assigned = 0  # letters given to it, for the weights
+        self.quota = 0  # reserved from its daily limit and not used yet
+        self.delivered: deque[float] = deque()  # when each recent message was accepted, for its rate
+
+    def usable(self, now: float) -> bool:
+        """Whether letters may go to this relay now."""
+        if self.state != "up" and now >= self.until:
+            self.state, self.detail = "up", ""
+        return self.state == "up"
+
+    def has_room(self) -> bool:
+        """Whether a session is free or may be opened."""
+        return bool(self.idle) or self.active < self.relay.connections
+
+    def rest(self, state: str, detail: str, waits: Sequence[float], now: float) -> None:
+        """Stop using this relay for a while (a longer while each time)."""
+        if self.state == state and now < self.until:
+            return
+        wait = waits[min(self.rests, len(waits) - 1)]
+        self.rests += 1
+        self.state, self.detail, self.until = state, detail, now + wait
+        log.warning("relay %s is %s (%s); it rests %g s", self.relay.name, state, detail, wait)
+
+    def note_delivered(self, now: float) -> None:
+        """A message was accepted: the relay is well (a later rest starts short again)."""
+        self.delivered.append(now)
+        self.rests = 0
+
+    def rate(self, now: float) -> float:
+        """Messages per second accepted over the last :data:`RATE_WINDOW` seconds."""
+        while self.delivered and self.delivered[0] < now - RATE_WINDOW:
+            self.delivered.popleft()
+        return len(self.delivered) / RATE_WINDOW
+
+    def view(self, now: float, wall: datetime) -> dict[str, Any]:
+        """How this relay stands, for ``status``: state, why, until when (wall clock), rate."""
+        until = wall + timedelta(seconds=self.until - now) if self.state != "up" else None
+        return {"state": self.state, "detail": self.detail, "until": until, "rate": self.rate(now)}
 
 
 def _wait(sessions: list[Session], ceiling: float) -> float:
@@ -326,19 +461,26 @@ def _wait(sessions: list[Session], ceiling: float) -> float:
 
 
 class Wire:
-    """Sessions driven from one thread: chunks of letters go in (:meth:`submit`), fates come out (:meth:`pump`).
+    """Sessions over the relays, driven from one thread: chunks go in (:meth:`submit`), fates come out (:meth:`pump`).
 
-    A session takes one chunk at a time; up to ``limit`` sessions are open at once.
-    Every submitted letter comes back with exactly one :class:`Attempt`, grouped by
-    the chunk it came in.
+    A session takes one chunk at a time; each relay has at most its ``connections``
+    sessions open. Every submitted letter comes back with exactly one
+    :class:`Attempt`, grouped by the chunk it came in, and already recorded in
+    the ledger.
     """
 
-    def __init__(self, open_session: Callable[[], Session], limit: int, signer: Signing | None = None) -> None:
-        self.open_session = open_session
-        self.limit = limit
+    def __init__(
+        self,
+        pools: Sequence[Pool],
+        ledger: Ledger,
+        clock: Callable[[], datetime],
+        signer: Signing | None = None,
+    ) -> None:
+        self.pools = list(pools)
+        self.ledger = ledger
+        self.clock = clock
         self.signer = signer
         self.templates: dict[int, MessageTemplate] = {}
-        self.idle: list[Session] = []
         self.active: list[Session] = []
         self.waiting: deque[tuple[int, list[Letter]]] = deque()
         self.selector = selectors.DefaultSelector()
@@ -346,7 +488,14 @@ class Wire:
         self.chunk_of: dict[int, int] = {}
         self.left: dict[int, int] = {}
         self.fates: dict[int, list[Attempt]] = {}
-        self.failure: SmtpError | None = None  # why the last session could not be opened
+        self.letters: dict[int, Letter] = {}  # every letter submitted and not yet ended, by id
+        self.permitted: set[int] = set()  # letters handed off: their envelope may leave
+        self.owner: dict[int, Session] = {}  # the session each handed-off letter counts against
+        self.moves: dict[int, int] = {}  # how often each letter went to another relay
+        self.unrecorded: list[Attempt] = []  # ends not yet committed (the last commit failed)
+        self.ledger_error = ""
+
+    # -- what the transport asks --
 
     def add_template(self, key: int, template: MessageTemplate) -> None:
         """Keep an edition's template: letters name it by ``key`` and bring only their own values."""
@@ -366,9 +515,10 @@ class Wire:
         return self.signer.sign(data) if self.signer is not None else data
 
     def submit(self, chunk: int, letters: Sequence[Letter]) -> None:
-        """Queue a chunk (already handed off) for the next free session."""
+        """Queue a chunk of claimed letters for the next free session of the relay whose turn it is."""
         for letter in letters:
             self.chunk_of[letter.id] = chunk
+            self.letters[letter.id] = letter
         self.left[chunk] = len(letters)
         self.fates[chunk] = []
         self.waiting.append((chunk, list(letters)))
@@ -377,27 +527,227 @@ class Wire:
         """Whether any submitted letter still has no fate."""
         return bool(self.left)
 
+    @property
+    def failure(self) -> SmtpError | None:
+        """Why no relay can be used now (None while one can)."""
+        now = time.monotonic()
+        if any(pool.usable(now) for pool in self.pools):
+            return None
+        return next((pool.failure for pool in self.pools if pool.failure is not None), SmtpError("no relay usable"))
+
+    def blocked_until(self) -> tuple[datetime, bool] | None:
+        """When every relay is resting: until when the first one does, and whether all of them throttle."""
+        now = time.monotonic()
+        if any(pool.usable(now) for pool in self.pools):
+            return None
+        first = min(pool.until for pool in self.pools)
+        throttled = all(pool.state == "throttled" for pool in self.pools)
+        return self.clock() + timedelta(seconds=max(0.0, first - now)), throttled
+
+    def relays(self) -> dict[str, dict[str, Any]]:
+        """How each relay stands now (for status)."""
+        now, wall = time.monotonic(), self.clock()
+        return {pool.relay.name: pool.view(now, wall) for pool in self.pools}
+
     def watch(self, fileobj: Any) -> None:
         """Also wake when ``fileobj`` is readable (the control pipe of a sending process)."""
         self.selector.register(fileobj, selectors.EVENT_READ, None)
 
     def pump(self, going: bool, timeout: float = 0.05) -> list[tuple[int, list[Attempt]]]:
-        """One turn: start waiting chunks, move bytes, and return the chunks whose letters all have fates."""
+        """One turn: start waiting chunks, move bytes, commit what ended and what starts, return finished chunks."""
         outcomes: list[Attempt] = []
         self._assign(going, outcomes)
         self._turn(going, outcomes, timeout)
+        ends = self._route(outcomes, going)
+        self._commit(ends, going)
         for session in [s for s in self.active if not s.busy or not s.alive]:
             self.active.remove(session)
             self.selector.unregister(session.sock)
             self.masks.pop(id(session), None)
+            assert session.pool is not None
+            session.pool.active -= 1
             if session.alive:
-                self.idle.append(session)
-        return self._finished(outcomes)
+                session.pool.idle.append(session)
+        return self._finished(ends)
+
+    # -- routing --
+
+    def _choose(self, now: float) -> Pool | None:
+        """The relay whose turn it is (the least served for its weight), if it may take a chunk now."""
+        usable = [pool for pool in self.pools if pool.usable(now)]
+        if not usable:
+            return None
+        pool = min(usable, key=lambda p: p.assigned / p.relay.weight)
+        return pool if pool.has_room() else None
+
+    def _assign(self, going: bool, outcomes: list[Attempt]) -> None:
+        if not going:
+            self._give_back("stopping", outcomes)
+            return
+        now = time.monotonic()
+        while self.waiting:
+            pool = self._choose(now)
+            if pool is None:
+                if self.failure is not None:  # every relay rests: nothing can go now
+                    self._give_back_untried(outcomes)
+                return
+            chunk, letters = self.waiting[0]
+            taken = self._quota(pool, len(letters), now)
+            if not taken:
+                continue  # out of quota: resting now; the next relay is chosen
+            session = self._open(pool, now)
+            if session is None:
+                continue
+            self.waiting.popleft()
+            if taken < len(letters):
+                self.waiting.appendleft((chunk, letters[taken:]))  # the rest waits for another relay
+                letters = letters[:taken]
+            pool.assigned += len(letters)
+            pool.quota -= len(letters) if pool.relay.daily_limit else 0
+            session.queue.extend(letters)
+            session.start(now)
+            self.active.append(session)
+            self.selector.register(session.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, session)
+            self.masks[id(session)] = selectors.EVENT_READ | selectors.EVENT_WRITE
+
+    def _quota(self, pool: Pool, wanted: int, now: float) -> int:
+        """How many of ``wanted`` letters the relay's daily limit lets go now (reserving more as needed)."""
+        limit = pool.relay.daily_limit
+        if not limit:
+            return wanted
+        if pool.quota < wanted:
+            try:
+                pool.quota += self.ledger.reserve(pool.relay.name, wanted - pool.quota, limit)
+            except Exception as exc:  # the database: a relay whose quota cannot be counted is not used
+                log.error("cannot reserve quota of relay %s: %s", pool.relay.name, exc)
+        if pool.quota <= 0:
+            wall = self.clock()
+            next_hour = (wall.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1) - wall).total_seconds()
+            pool.rest("quota", f"daily limit of {limit} reached", (next_hour,), now)
+            return 0
+        return min(wanted, pool.quota)
+
+    def _open(self, pool: Pool, now: float) -> Session | None:
+        if pool.idle:
+            session = pool.idle.pop()
+        else:
+            try:
+                session = pool.open_session()
+            except SmtpError as exc:
+                pool.failure = exc
+                throttled = exc.code in THROTTLE_CODES
+                waits = THROTTLE_WAITS if throttled else DOWN_WAITS
+                pool.rest(
+                    "throttled" if throttled else "down", f"greeting: {exc}" if throttled else str(exc), waits, now
+                )
+                return None
+        pool.failure = None
+        pool.active += 1
+        session.pool = pool
+        session.press = self.press
+        session.permitted = self.permitted
+        return session
+
+    def _give_back(self, reason: str, outcomes: list[Attempt]) -> None:
+        while self.waiting:
+            _, letters = self.waiting.popleft()
+            outcomes.extend(Attempt(letter.id, Fate.UNTRIED, "", None, reason) for letter in letters)
+
+    def _give_back_untried(self, outcomes: list[Attempt]) -> None:
+        """No relay can be used: what waits goes back, as a failed connection (an attempt) or a throttle's wait."""
+        blocked = self.blocked_until()
+        assert blocked is not None
+        until, throttled = blocked
+        failure = self.failure
+        stage, detail = ("", f"every relay throttles: {failure}") if throttled else ("connect", str(failure))
+        while self.waiting:
+            _, letters = self.waiting.popleft()
+            outcomes.extend(
+                Attempt(letter.id, Fate.UNTRIED, stage, None, detail, "", until if throttled else None)
+                for letter in letters
+            )
+
+    def _route(self, outcomes: list[Attempt], going: bool) -> list[Attempt]:
+        """Send to another relay what one could not send (and nothing arrived); return the rest: the ends."""
+        now = time.monotonic()
+        ends: list[Attempt] = []
+        moved: dict[int, list[Letter]] = {}
+        for attempt in outcomes:
+            pool = self._pool(attempt.relay)
+            throttle = attempt.reply is not None and attempt.reply.code in THROTTLE_CODES
+            if pool is not None and throttle:
+                pool.rest("throttled", attempt.describe(), THROTTLE_WAITS, now)
+            elif pool is not None and attempt.fate == Fate.DELIVERED:
+                pool.note_delivered(now)
+            movable = attempt.fate in (Fate.UNTRIED, Fate.NOT_SENT) or (attempt.fate == Fate.REFUSED and throttle)
+            other = pool is not None and any(p is not pool and p.usable(now) for p in self.pools)
+            if going and movable and other and self.moves.get(attempt.id, 0) < len(self.pools):
+                self.moves[attempt.id] = self.moves.get(attempt.id, 0) + 1
+                assert pool is not None
+                letter = self.letters[attempt.id]
+                pool.assigned -= 1
+                if pool.relay.daily_limit:
+                    pool.quota += 1  # it never left through this relay
+                moved.setdefault(self.chunk_of[attempt.id], []).append(letter)
+                continue
+            if throttle and attempt.fate == Fate.REFUSED and pool is not None:
+                rest = self.clock() + timedelta(seconds=max(0.0, pool.until - now))
+                attempt = attempt._replace(retry_at=rest)
+            ends.append(attempt)
+        for chunk, letters in moved.items():
+            self.waiting.append((chunk, letters))
+        return ends
+
+    def _pool(self, name: str) -> Pool | None:
+        return next((pool for pool in self.pools if pool.relay.name == name), None)
+
+    # -- the grouped commit --
+
+    def _commit(self, ends: list[Attempt], going: bool) -> None:
+        """Record what ended and hand off what starts next, in one commit; then let the sessions go on."""
+        for attempt in ends:
+            session = self.owner.pop(attempt.id, None)
+            if session is not None:
+                session.unsettled -= 1  # recorded in the commit below, with whatever starts in its place
+            self.permitted.discard(attempt.id)
+        if going:
+            now = time.monotonic()
+            for session in self.active:
+                if session.alive:
+                    session.start(now)  # asks for the next letter's hand-off, if its window allows
+        asking = {s.asking: s for s in self.active if s.alive and s.asking is not None} if going else {}
+        recordable = self.unrecorded + [a for a in ends if a.fate != Fate.LOST]
+        if not recordable and not asking:
+            return
+        try:
+            held = self.ledger.settle(recordable, list(asking))
+        except Exception as exc:  # the database failed: the sessions wait, and the commit is tried again
+            if str(exc) != self.ledger_error:
+                log.error("cannot record the sending in the outbox (tried again): %s", exc)
+                self.ledger_error = str(exc)
+            self.unrecorded = recordable
+            return
+        self.unrecorded, self.ledger_error = [], ""
+        for letter_id, session in asking.items():
+            session.asking = None
+            if letter_id in held:
+                self.permitted.add(letter_id)
+                self.owner[letter_id] = session
+                session.unsettled += 1
+            else:  # another node took it over: not ours to send
+                session.queue = deque(letter for letter in session.queue if letter.id != letter_id)
+                ends.append(Attempt(letter_id, Fate.LOST, "", None, "taken over by another node"))
+        now = time.monotonic()
+        for session in self.active:
+            if session.alive and going:
+                session.start(now)
 
     def _finished(self, outcomes: list[Attempt]) -> list[tuple[int, list[Attempt]]]:
         done = []
         for attempt in outcomes:
             chunk = self.chunk_of.pop(attempt.id)
+            self.moves.pop(attempt.id, None)
+            self.letters.pop(attempt.id, None)
             self.fates[chunk].append(attempt)
             self.left[chunk] -= 1
             if not self.left[chunk]:
@@ -405,31 +755,7 @@ class Wire:
                 done.append((chunk, self.fates.pop(chunk)))
         return done
 
-    def _assign(self, going: bool, outcomes: list[Attempt]) -> None:
-        if not going:
-            self._give_back("stopping", outcomes)
-            return
-        while self.waiting and (self.idle or len(self.active) < self.limit):
-            try:
-                session = self.idle.pop() if self.idle else self.open_session()
-            except SmtpError as exc:
-                self.failure = exc
-                if not self.active:
-                    self._give_back(f"could not open a session: {exc}", outcomes)
-                return
-            self.failure = None
-            _, letters = self.waiting.popleft()
-            session.press = self.press
-            session.queue.extend(letters)
-            session.start(time.monotonic())
-            self.active.append(session)
-            self.selector.register(session.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, session)
-            self.masks[id(session)] = selectors.EVENT_READ | selectors.EVENT_WRITE
-
-    def _give_back(self, reason: str, outcomes: list[Attempt]) -> None:
-        while self.waiting:
-            _, letters = self.waiting.popleft()
-            outcomes.extend(Attempt(letter.id, Fate.UNTRIED, "", None, reason) for letter in letters)
+    # -- the sockets --
 
     def _turn(self, going: bool, outcomes: list[Attempt], timeout: float) -> None:
         go_on = (lambda: True) if going else (lambda: False)
@@ -448,29 +774,37 @@ class Wire:
                 if mask & selectors.EVENT_READ:
                     for reply in session.read():
                         session.on_reply(reply, outcomes, go_on)
-                    if session.alive and going:
-                        session.start(time.monotonic())
                 if not session.alive:
                     session.lost("the server closed the session", outcomes)
             except (OSError, ConnectionError) as exc:
                 session.lost(f"connection lost ({exc})", outcomes)
         now = time.monotonic()
         for session in self.active:
-            if session.alive and going:
-                session.start(now)  # a letter held back by the rate limit may go now
             if session.alive and session.overdue(now):
                 session.lost(f"no reply within {session.timeout:g} s", outcomes)
             elif session.alive and not going and not session.expect:
                 session.lost("stopping", outcomes)
 
     def close(self) -> None:
-        """QUIT every idle session; drop the rest."""
+        """QUIT every idle session; drop the rest; return unused quota."""
         outcomes: list[Attempt] = []
         for session in self.active:
             session.lost("closing", outcomes)
-        for session in self.idle:
-            session.sock.setblocking(True)
-            session.connection.close()
-        self.idle.clear()
+        for pool in self.pools:
+            for session in pool.idle:
+                session.sock.setblocking(True)
+                session.connection.close()
+            pool.idle.clear()
+            if pool.quota > 0:
+                try:
+                    self.ledger.give_back(pool.relay.name, pool.quota)
+                except Exception as exc:
+                    log.error("cannot give back the unused quota of relay %s: %s", pool.relay.name, exc)
+                pool.quota = 0
         self.active.clear()
         self.selector.close()
+
+
+def pools_for(settings: WireSettings, connect: Callable[[], SmtpConnection] | None = None) -> list[Pool]:
+    """One pool per relay (``connect`` replaces the real connection, for every relay: tests)."""
+    return [Pool(relay, session_opener(relay, connect)) for relay in settings.relays]
