@@ -48,7 +48,7 @@ from servers.smtp_sink import SinkProcess, start_sink  # noqa: E402
 from syndicate.app import build_app  # noqa: E402
 from syndicate.config import load  # noqa: E402
 from syndicate.deliver.email.transports import Batch, SmtpTransport, send_all  # noqa: E402
-from syndicate.deliver.email.wire import WireSettings  # noqa: E402
+from syndicate.deliver.email.wire import RelaySettings, WireSettings  # noqa: E402
 from syndicate.mail import Letter, MessageTemplate  # noqa: E402
 from syndicate.outbox import Channel, Claim  # noqa: E402
 from syndicate.pipeline import build, tick  # noqa: E402
@@ -152,16 +152,16 @@ def ceiling_run(port: int, template: bytes, count: int) -> float:
         | {b"syndicatetox@syndicate.invalid": b"reader@example.org"}
     )
     now = datetime.now(UTC)
-    settings = WireSettings("127.0.0.1", port, "none", 30.0, "bench", None, CONNECTIONS, 0.0)
-    transport = SmtpTransport(settings, BATCH, lambda: now, in_process=False)  # as syndicate sends by default
+    relay = RelaySettings("sink", "127.0.0.1", port, "none", 30.0, "bench", None, CONNECTIONS, 0.0)
+    transport = SmtpTransport(WireSettings((relay,)), BATCH, lambda: now, None, in_process=False)  # as syndicate sends
     finished = {1: MessageTemplate((data,))}  # the same bytes for everyone: nothing to fill in
     claims = {i: Claim(i, Channel.EMAIL, "edition", 1, str(i), 1, now, "t") for i in range(count)}
     letters = [Letter(i, "news@imkander.org", "reader@example.org", 1, {}) for i in range(count)]
     began = time.perf_counter()
     for start in range(0, count, BATCH * CONNECTIONS):
         chunk = Batch(letters[start : start + BATCH * CONNECTIONS], claims, finished)
-        report = send_all(transport, chunk, lambda held: {c.id for c in held}, lambda: False)
-        assert all(r.outcome == "sent" for r in report.results)
+        report = send_all(transport, chunk, lambda: False)
+        assert all(r.outcome == "sent" for r in report.recorded)
     transport.close()
     return time.perf_counter() - began
 

@@ -13,7 +13,7 @@ from syndicate.app import App
 from syndicate.config import Config
 from syndicate.model import State
 from syndicate.outbox import Channel
-from syndicate.store import feeds, meta, nodes, partners, statements, subscribers
+from syndicate.store import feeds, meta, nodes, partners, relays, statements, subscribers
 from syndicate.store.schema import statements as statements_table
 
 
@@ -31,8 +31,20 @@ def gather(app: App) -> dict[str, Any]:
             "backlog": outbox.backlog(conn, app.clock()),
             "partners": partner_rows(conn, app.config),
             "nodes": nodes.live(conn, app.clock(), heard_within, outbox.held_by_node(conn)),
+            "relays": relay_rows(conn, app),
         }
     return status
+
+
+RELAY_STATE_FRESH = timedelta(minutes=10)  # a relay not reported on for longer is shown as idle
+
+
+def relay_rows(conn: Connection, app: App) -> list[dict[str, Any]]:
+    """Each mail relay: its state as a sending node last saw it, its rate, its quota left (SMTP only)."""
+    if app.config.email.transport != "smtp":
+        return []
+    limits = {relay.name: relay.daily_limit for relay in app.config.mail_relays}
+    return relays.overview(conn, limits, app.clock(), RELAY_STATE_FRESH)
 
 
 def partner_rows(conn: Connection, config: Config) -> list[dict[str, Any]]:

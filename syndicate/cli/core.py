@@ -148,6 +148,16 @@ def _print_status(status: dict[str, Any]) -> None:
         standing = f"disabled since {partner['disabled_at']}" if partner["disabled"] else "enabled"
         failing = f", failing since {partner['failing_since']}" if partner["failing_since"] else ""
         click.echo(f"partner {partner['name']}: {standing}{failing}, {partner['backlog']} waiting")
+    for relay in status.get("relays", []):
+        quota = f", {relay['quota_left']} of {relay['daily_limit']} left today" if relay["daily_limit"] else ""
+        why = (
+            f" ({relay['detail']}" + (f", until {relay['until']}" if relay["until"] else "") + ")"
+            if relay["detail"]
+            else ""
+        )
+        click.echo(
+            f"relay {relay['name']}: {relay['state']}{why}, {relay['rate']} msg/s, {relay['sent_24h']} in 24 h{quota}"
+        )
     for node in status["nodes"]:
         click.echo(f"node {node['id']} ({node['role']}): heartbeat {node['heartbeat_at']}, holds {node['holds']}")
     if not status["nodes"]:

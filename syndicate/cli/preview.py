@@ -60,6 +60,18 @@ def preview(app: App, statement_id: str, digest: str | None = None, to: str | No
     return app.email_composer.personalise(template, "syndicate.preview", subscriber_id, address, now)
 
 
+def preview_template(app: App, statement_id: str, address: str) -> tuple[MessageTemplate, int]:
+    """The statement's mail as its edition would hold it, and the subscriber id its links are signed for."""
+    now = app.clock()
+    with app.db.read() as conn:
+        revision = statements.latest_revision(conn, statement_id) or statements.as_revision(conn, statement_id)
+        subscriber = subscriber_store.by_email(conn, address)
+    if revision is None:
+        raise SyndicateError(f"no statement with id {statement_id!r} (run `syndicate build` after adding it)")
+    rendered = app.email.statement(revision, edition_key(revision, app.config.email.resend_updates), now)
+    return MessageTemplate.from_bytes(rendered.message), subscriber.id if subscriber else 0
+
+
 def _address(raw: str) -> str:
     try:
         return normalise_email(raw)

@@ -123,9 +123,11 @@ class Outbox:
         The mail wire's grouped commit: what ended since the last one, and what is about to leave next.
         """
         results = self._dated(list(results))
+        sent = [r.claim for r in results if r.outcome == Outcome.SENT]
+        others = [r for r in results if r.outcome != Outcome.SENT]
         with self.db.write() as conn:
-            self._close(conn, results, now)
-            held = {i for token, ids in _by_token(starting).items() for i in table.hand_off(conn, token, ids, now)}
+            held = table.settle_quickly(conn, _by_token(sent), _by_token(starting), now)
+            table.close_each(conn, [self._closing(result, now) for result in others])
         self.settled(results)
         if len(held) < len(starting):
             log.warning("%d deliveries were taken over by another node before hand-off; not sending them",

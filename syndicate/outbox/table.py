@@ -313,6 +313,42 @@ def hand_off(conn: Connection, token: str, ids: list[int], now: datetime) -> set
     return held
 
 
+def settle_quickly(
+    conn: Connection, sent: Mapping[str, list[int]], handing: Mapping[str, list[int]], now: datetime
+) -> set[int]:
+    """Close ``sent`` deliveries and hand off ``handing`` ones (both by lease token): the mail wire's every turn.
+
+    The same two statements as :func:`close_sent` and :func:`hand_off`, written
+    out for the driver so that a turn of a few letters costs no statement
+    compilation (the wire commits hundreds of these a second).
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    at = _stamp(conn, now)
+    for token, ids in sent.items():
+        for chunk in _chunks(ids):
+            conn.exec_driver_sql(
+                f"UPDATE deliveries SET state = 'sent', finished_at = {mark}, last_error = NULL, lease_token = NULL,"
+                f" lease_until = NULL WHERE lease_token = {mark} AND id IN ({', '.join([mark] * len(chunk))})",
+                (at, token, *chunk),
+            )
+    held: set[int] = set()
+    for token, ids in handing.items():
+        for chunk in _chunks(ids):
+            rows = conn.exec_driver_sql(
+                f"UPDATE deliveries SET handoff_at = {mark} WHERE lease_token = {mark} AND state = 'in_flight'"
+                f" AND id IN ({', '.join([mark] * len(chunk))}) RETURNING id",
+                (at, token, *chunk),
+            )
+            held.update(row[0] for row in rows)
+    return held
+
+
+def _stamp(conn: Connection, now: datetime) -> Any:
+    """``now`` as the driver takes it for a UTCDateTime column."""
+    process = deliveries.c.handoff_at.type.bind_processor(conn.dialect)
+    return process(now) if process is not None else now
+
+
 def close_sent(conn: Connection, token: str, ids: list[int], now: datetime) -> None:
     """Close these deliveries held under ``token`` as sent (one statement per chunk: nearly all end so)."""
     for chunk in _chunks(ids):

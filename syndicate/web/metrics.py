@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from syndicate import outbox
 from syndicate.app import App
+from syndicate.status import relay_rows
 from syndicate.store import meta, statements, subscribers
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -57,8 +58,29 @@ def exposition(app: App) -> str:
             _backlog(outbox.backlog(conn, app.clock())),
             _latency(conn),
             *_last_tick(meta.get(conn, "last_tick")),
+            *_relays(relay_rows(conn, app)),
         ]
     return "".join(line + "\n" for family in families for line in family.lines())
+
+
+def _relays(rows: list[dict[str, Any]]) -> list[Family]:
+    up = Family(
+        "syndicate_relay_up",
+        "gauge",
+        "1 when the mail relay is usable, 0 while it rests (down, throttled, out of quota).",
+    )
+    rate = Family("syndicate_relay_rate", "gauge", "Messages per second the relay accepted recently, over every node.")
+    sent = Family("syndicate_relay_sent_24h", "gauge", "Messages handed to the relay in the last 24 hours.")
+    left = Family(
+        "syndicate_relay_quota_left", "gauge", "Messages the relay's daily limit still allows (relays with one)."
+    )
+    for row in rows:
+        up.add(0 if row["state"] in ("down", "throttled", "quota") else 1, relay=row["name"], state=row["state"])
+        rate.add(row["rate"], relay=row["name"])
+        sent.add(row["sent_24h"], relay=row["name"])
+        if row["quota_left"] is not None:
+            left.add(row["quota_left"], relay=row["name"])
+    return [family for family in (up, rate, sent, left) if family.samples]
 
 
 def _by_label(name: str, help: str, label: str, counts: Mapping[str, int]) -> Family:

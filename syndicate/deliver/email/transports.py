@@ -162,13 +162,14 @@ class SmtpTransport:
     """
 
     def __init__(self, settings: WireSettings, chunk: int, clock: Callable[[], datetime], outbox: Outbox | None,
-                 *, ledgering: Ledgering | None = None,
+                 *, in_process: bool = True, ledgering: Ledgering | None = None,
                  connect: Callable[[], SmtpConnection] | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.chunk = chunk
         self.clock = clock
         self.outbox = outbox
-        self.ledgering = ledgering
+        self.in_process = in_process
+        self.ledgering = ledgering  # how the sending process reaches the outbox (None: it records nothing)
         self.connect = connect
         self._wire: Wire | RemoteWire | None = None
         self._ledger: OutboxLedger | None = None
@@ -188,12 +189,11 @@ class SmtpTransport:
             self._wire.close()  # it died: what it held was settled; a fresh one takes over
             self._wire = None
             self.templates.clear()
-        if self._wire is None and self.ledgering is None:
+        if self._wire is None and self.in_process:
             signer = signer_for(self.settings.dkim) if self.settings.dkim else None
             ledger = self._local_ledger()
             self._wire = Wire(pools_for(self.settings, self.connect), ledger, self.clock, signer)
         elif self._wire is None:
-            assert self.ledgering is not None
             self._wire = RemoteWire(self.settings, self.ledgering, self.clock)
         return self._wire
 
@@ -345,4 +345,4 @@ def make_transport(config: Config, clock: Callable[[], datetime], outbox: Outbox
     if email.smtp.sending_process:
         policy = outbox.policies[Channel.EMAIL]
         ledgering = Ledgering(outbox.db.url, outbox.node, outbox.lease.total_seconds(), policy)
-    return SmtpTransport(settings, email.batch, clock, outbox, ledgering=ledgering)
+    return SmtpTransport(settings, email.batch, clock, outbox, in_process=ledgering is None, ledgering=ledgering)

@@ -50,6 +50,7 @@ WINDOW = 2  # letters per session handed off and not yet recorded: what a crash 
 THROTTLE_CODES = (421, 454)
 THROTTLE_WAITS = (60, 300, 900, 1800, 3600)  # seconds a throttling relay rests, longer each time in a run
 DOWN_WAITS = (10, 30, 60, 300)  # seconds an unreachable relay rests before it is tried again
+UNLIMITED = 2**31 - 1  # the daily limit of a relay without one
 RATE_WINDOW = 30.0  # seconds over which each relay's sending rate is measured
 
 
@@ -603,7 +604,7 @@ class Wire:
                 self.waiting.appendleft((chunk, letters[taken:]))  # the rest waits for another relay
                 letters = letters[:taken]
             pool.assigned += len(letters)
-            pool.quota -= len(letters) if pool.relay.daily_limit else 0
+            pool.quota -= len(letters)
             session.queue.extend(letters)
             session.start(now)
             self.active.append(session)
@@ -611,15 +612,18 @@ class Wire:
             self.masks[id(session)] = selectors.EVENT_READ | selectors.EVENT_WRITE
 
     def _quota(self, pool: Pool, wanted: int, now: float) -> int:
-        """How many of ``wanted`` letters the relay's daily limit lets go now (reserving more as needed)."""
-        limit = pool.relay.daily_limit
-        if not limit:
-            return wanted
+        """How many of ``wanted`` letters the relay's daily limit lets go now (reserving more as needed).
+
+        A relay without a limit reserves too, from a limit it never reaches: its figures are counted alike.
+        """
+        limit = pool.relay.daily_limit or UNLIMITED
         if pool.quota < wanted:
             try:
                 pool.quota += self.ledger.reserve(pool.relay.name, wanted - pool.quota, limit)
-            except Exception as exc:  # the database: a relay whose quota cannot be counted is not used
-                log.error("cannot reserve quota of relay %s: %s", pool.relay.name, exc)
+            except Exception as exc:  # the database: a relay whose quota cannot be counted is not used now
+                if pool.quota <= 0:
+                    pool.rest("down", f"its quota cannot be counted: {exc}", DOWN_WAITS, now)
+                    return 0
         if pool.quota <= 0:
             wall = self.clock()
             next_hour = (wall.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1) - wall).total_seconds()
@@ -686,8 +690,7 @@ class Wire:
                 assert pool is not None
                 letter = self.letters[attempt.id]
                 pool.assigned -= 1
-                if pool.relay.daily_limit:
-                    pool.quota += 1  # it never left through this relay
+                pool.quota += 1  # it never left through this relay
                 moved.setdefault(self.chunk_of[attempt.id], []).append(letter)
                 continue
             if throttle and attempt.fate == Fate.REFUSED and pool is not None:
