@@ -18,6 +18,11 @@ With --dkim, three signed cases follow, in the same run:
   (f) (d) with dkimpy signing instead of OpenSSL (the before-figure; --dkimpy subscribers).
 Goals: (d) >= 3x (a) and >= 8x (f); (e) within 15% of (d). OpenSSL's own RSA-2048
 signing rate on one core (`openssl speed`) is printed beside them as the ceiling.
+
+With --relays 2, the edition goes over two relays (two sinks, equal weights) and
+one sink is stopped a quarter of the way through: nothing may be lost (every
+delivery sent, or unknown where the sink died under a message) and nothing
+doubled; the rate is printed beside (c)'s.
 The sink is tests/servers/smtp_sink_server.py in its own process; its CPU use is printed.
 """
 
@@ -32,6 +37,7 @@ import smtplib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -44,6 +50,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the loopback servers: `servers.…`, 
 
 import jinja2  # noqa: E402
 from servers.smtp_sink import SinkProcess, start_sink  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from syndicate.app import build_app  # noqa: E402
 from syndicate.config import load  # noqa: E402
@@ -54,6 +61,7 @@ from syndicate.outbox import Channel, Claim  # noqa: E402
 from syndicate.pipeline import build, tick  # noqa: E402
 from syndicate.store import subscribers as subscriber_store  # noqa: E402
 from syndicate.store.editions import get as get_edition  # noqa: E402
+from syndicate.store.schema import deliveries  # noqa: E402
 from syndicate.subscribers import Frequency, NewSubscriber  # noqa: E402
 
 CONNECTIONS = 4
@@ -226,6 +234,53 @@ def signed_rounds(sink: SinkProcess, subscribers: int, count: int, signing: str,
     return rates
 
 
+def relays_run(subscribers: int) -> dict[str, Any]:
+    """Two sinks as two relays; the first is stopped a quarter of the way through the send."""
+    with start_sink(track_ids=True) as first, start_sink(track_ids=True) as second:
+        root = Path(tempfile.mkdtemp(prefix="syndicate-fanout-relays-"))
+        try:
+            config_path = make_site(root, first.port, subscribers)
+            relays = "".join(
+                f'[[email.relays]]\nname = "{name}"\nhost = "127.0.0.1"\nport = {port}\nconnections = {CONNECTIONS // 2}\n'
+                f"timeout_seconds = 5.0\n\n"
+                for name, port in (("first", first.port), ("second", second.port))
+            )
+            config_path.write_text(config_path.read_text() + relays, encoding="utf-8")
+            stopped_at: list[int] = []
+
+            def stop_first() -> None:
+                while first.stats().messages < subscribers // 4:
+                    time.sleep(0.01)
+                stopped_at.append(first.stop().messages)
+
+            stopper = threading.Thread(target=stop_first, daemon=True)
+            stopper.start()
+            result = syndicate_run(config_path)
+            stopper.join(timeout=30)
+            app = build_app(load(config_path))
+            try:
+                with app.db.read() as conn:
+                    states = dict(conn.execute(select(deliveries.c.id, deliveries.c.state)).all())
+            finally:
+                app.close()
+            second.stop()
+            arrived = first.message_ids() + second.message_ids()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    copies = [arrived.get(f"<syndicate.{i}@imkander.org>", 0) for i in states]
+    sent = [arrived.get(f"<syndicate.{i}@imkander.org>", 0) for i, state in states.items() if state == "sent"]
+    return {
+        "rate": result["sent"].get("sent", 0) / result["seconds"],
+        "outcomes": result["sent"],
+        "first_took": stopped_at[0] if stopped_at else 0,
+        "lost": sum(
+            1 for i, state in states.items() if state == "sent" and not arrived.get(f"<syndicate.{i}@imkander.org>")
+        ),
+        "doubled": sum(1 for n in copies if n > 1),
+        "sent_once": all(n == 1 for n in sent),
+    }
+
+
 def openssl_rsa_rate() -> float:
     """OpenSSL's RSA-2048 signatures per second on one core, as `openssl speed` measures it now."""
     output = subprocess.run(["openssl", "speed", "-seconds", "2", "rsa2048"], capture_output=True, text=True).stdout
@@ -264,6 +319,7 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the 20k/200k peak-memory runs")
     parser.add_argument("--dkim", action="store_true", help="also measure the signed cases (d), (e) and (f)")
     parser.add_argument("--dkimpy", type=int, default=2000, help="subscribers of (f), signed by dkimpy (it is slow)")
+    parser.add_argument("--relays", type=int, choices=[2], help="also send over two relays, one stopped half-way")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -276,6 +332,7 @@ def main() -> None:
             es = signed_rounds(sink, args.subscribers, args.rounds, "rsa+ed25519")
             fs = signed_rounds(sink, args.dkimpy, 1, "rsa", dkimpy=True)
         naive = naive_run(sink.port, args.naive)
+    relayed = relays_run(args.subscribers) if args.relays else None
     a = args.naive / naive
     b, c = sum(bs) / len(bs), sum(cs) / len(cs)
     each = lambda rates: ", ".join(f"{r:,.0f}" for r in rates)  # noqa: E731
@@ -301,6 +358,12 @@ def main() -> None:
         print(f"    OpenSSL alone signs {openssl_rsa_rate():,.0f} RSA-2048 signatures/s on one core (the ceiling)")
         print(
             f"(d)/(a) = {d / a:5.1f}x (goal >= 3x);  (d)/(f) = {d / f:5.1f}x (goal >= 8x);  (e)/(d) = {e / d:5.0%} (goal >= 85%)"
+        )
+    if relayed is not None:
+        print(
+            f"(g) two relays, the first stopped after {relayed['first_took']:,} messages: {relayed['rate']:9,.0f} msg/s"
+            f" ({relayed['rate'] / c:.0%} of (c)); outcomes {relayed['outcomes']}; lost {relayed['lost']},"
+            f" doubled {relayed['doubled']}, every sent one arrived once: {relayed['sent_once']}"
         )
     if not args.no_memory:
         small, large = memory(20_000), memory(200_000)
