@@ -96,6 +96,7 @@ class App:
     def close(self) -> None:
         """Release connections."""
         self.session.close()
+        self.outbox.close()
         self.db.dispose()
 
 

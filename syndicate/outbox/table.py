@@ -10,13 +10,13 @@ long it waited and how long sending took. The state machine that uses them is
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, and_, bindparam, case, func, literal, or_, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Dialect, Row
 from sqlalchemy.sql import Select
 
 from syndicate.outbox.states import MAYBE_RECEIVED, Channel, DeliveryState, SourceKind
@@ -322,11 +322,21 @@ def settle_quickly(
     out for the driver so that a turn of a few letters costs no statement
     compilation (the wire commits hundreds of these a second).
     """
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    at = _stamp(conn, now)
+    return settle_on(conn.exec_driver_sql, conn.dialect, sent, handing, _stamp(conn.dialect, now))
+
+
+def settle_on(
+    execute: Callable[[str, tuple[Any, ...]], Any],
+    dialect: Dialect,
+    sent: Mapping[str, list[int]],
+    handing: Mapping[str, list[int]],
+    at: Any,
+) -> set[int]:
+    """:func:`settle_quickly` through any ``execute`` of the driver's own (a raw connection's cursor too)."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
     for token, ids in sent.items():
         for chunk in _chunks(ids):
-            conn.exec_driver_sql(
+            execute(
                 f"UPDATE deliveries SET state = 'sent', finished_at = {mark}, last_error = NULL, lease_token = NULL,"
                 f" lease_until = NULL WHERE lease_token = {mark} AND id IN ({', '.join([mark] * len(chunk))})",
                 (at, token, *chunk),
@@ -334,19 +344,24 @@ def settle_quickly(
     held: set[int] = set()
     for token, ids in handing.items():
         for chunk in _chunks(ids):
-            rows = conn.exec_driver_sql(
+            rows = execute(
                 f"UPDATE deliveries SET handoff_at = {mark} WHERE lease_token = {mark} AND state = 'in_flight'"
                 f" AND id IN ({', '.join([mark] * len(chunk))}) RETURNING id",
                 (at, token, *chunk),
             )
-            held.update(row[0] for row in rows)
+            held.update(row[0] for row in rows.fetchall())
     return held
 
 
-def _stamp(conn: Connection, now: datetime) -> Any:
+def _stamp(dialect: Dialect, now: datetime) -> Any:
     """``now`` as the driver takes it for a UTCDateTime column."""
-    process = deliveries.c.handoff_at.type.bind_processor(conn.dialect)
+    process = deliveries.c.handoff_at.type.bind_processor(dialect)
     return process(now) if process is not None else now
+
+
+def stamp(dialect: Dialect, now: datetime) -> Any:
+    """``now`` as :func:`settle_on` takes it."""
+    return _stamp(dialect, now)
 
 
 def close_sent(conn: Connection, token: str, ids: list[int], now: datetime) -> None:

@@ -175,6 +175,7 @@ def serve(pipe: Connection) -> None:
     clock = _ParentClock()
     db = Database(ledgering.database_url) if ledgering is not None else None
     ledger: OutboxLedger | FreeLedger = FreeLedger()  # no outbox: a send outside it (a benchmark's ceiling)
+    outbox: Outbox | None = None
     if ledgering is not None and db is not None:
         outbox = Outbox(db, ledgering.node, {Channel.EMAIL: ledgering.policy}, ledgering.lease_seconds)
         ledger = OutboxLedger(outbox, db, clock)
@@ -208,6 +209,8 @@ def serve(pipe: Connection) -> None:
     finally:
         wire.close()
         reporter.maybe(wire, now=True)
+        if outbox is not None:
+            outbox.close()
         if db is not None:
             db.dispose()
 
