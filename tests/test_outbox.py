@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from syndicate.outbox import DeliveryState, Outbox, Outcome, Result, RetryPolicy
+from syndicate.store import nodes
 from syndicate.store.db import Database
 from syndicate.store.schema import deliveries, migrate
 
@@ -164,3 +165,46 @@ def test_a_reply_nobody_asked_for_ends_the_session_instead_of_crashing():
     finally:
         ours.close()
         theirs.close()
+
+
+def test_the_claims_of_a_node_silent_for_three_beats_move_on_before_its_lease_runs_out(db, clock):
+    plan(db, clock, 4)
+    silent, late = outbox(db, "silent", lease=120), outbox(db, "late", lease=120)
+    with db.write() as conn:
+        nodes.register(conn, "silent", "worker", clock())
+        nodes.register(conn, "late", "worker", clock())
+    unsent, handed = silent.claim("email", 2, clock())
+    silent.handoff([handed], clock())
+    kept = late.claim("email", 2, clock())
+    clock.advance(seconds=25)
+    with db.write() as conn:
+        nodes.beat(conn, "late", clock())  # alive, though its beats come late
+    clock.advance(seconds=10)  # "silent" has not beaten for 35 s; "late" for 10 s; no lease has run out
+    counts = outbox(db, "reaper").reap(clock(), silent_for=timedelta(seconds=30))
+    assert counts["reclaimable"] == 1 and counts["email_after_handoff"] == 1
+    assert states(db)[unsent.id] == "pending" and states(db)[handed.id] == "unknown"
+    assert {states(db)[c.id] for c in kept} == {"in_flight"}, "a live node's work is never taken"
+    assert late.handoff(kept, clock()) == {c.id for c in kept}
+
+
+def test_settle_records_ends_and_hands_off_in_one_commit_fenced_on_the_lease(db, clock):
+    plan(db, clock, 3)
+    box = outbox(db, "node", lease=60)
+    done, next_one, taken = box.claim("email", 3, clock())
+    assert box.settle([], [done], clock()) == {done.id}
+    with db.write() as conn:  # another node took one over meanwhile
+        conn.execute(deliveries.update().where(deliveries.c.id == taken.id).values(lease_token="other"))
+    held = box.settle([Result(done, Outcome.SENT)], [next_one, taken], clock())
+    assert held == {next_one.id}, "what another node holds is not handed off"
+    assert states(db)[done.id] == "sent"
+    box.settle([Result(next_one, Outcome.RETRY, "451 later")], [], clock())
+    assert states(db)[next_one.id] == "pending"
+
+
+def test_a_dead_sending_process_leaves_unknown_only_what_it_had_handed_off(db, clock):
+    plan(db, clock, 3)
+    box = outbox(db, "node", lease=60)
+    claims = box.claim("email", 3, clock())
+    box.settle([], [claims[0]], clock())
+    assert box.orphaned(claims, clock()) == {claims[0].id}
+    assert states(db) == {claims[0].id: "unknown", claims[1].id: "pending", claims[2].id: "pending"}
