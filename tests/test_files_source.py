@@ -146,7 +146,8 @@ def test_a_file_still_being_written_is_read_once_it_settles(root):
     scan = source(root, sleep=editor_finishes).scan({})
     (statement,) = scan.statements
     assert statement.title == "Final title"
-    assert len(waits) == 2 and all(0 < w <= SETTLE_NS / 1e9 for w in waits)
+    # One wait, or two when the first ended just inside the settle window (how long a sleep takes is the machine's).
+    assert 1 <= len(waits) <= 2 and all(0 < w <= SETTLE_NS / 1e9 for w in waits)
 
 
 def test_a_file_that_keeps_changing_is_left_for_the_next_scan(root):
