@@ -322,7 +322,7 @@ def settle_quickly(
     out for the driver so that a turn of a few letters costs no statement
     compilation (the wire commits hundreds of these a second).
     """
-    return settle_on(conn.exec_driver_sql, conn.dialect, sent, handing, _stamp(conn.dialect, now))
+    return settle_on(conn.exec_driver_sql, conn.dialect, sent, handing, stamp(conn.dialect, now))
 
 
 def settle_on(
@@ -353,15 +353,10 @@ def settle_on(
     return held
 
 
-def _stamp(dialect: Dialect, now: datetime) -> Any:
-    """``now`` as the driver takes it for a UTCDateTime column."""
+def stamp(dialect: Dialect, now: datetime) -> Any:
+    """``now`` as the driver takes it for a UTCDateTime column (what :func:`settle_on` takes)."""
     process = deliveries.c.handoff_at.type.bind_processor(dialect)
     return process(now) if process is not None else now
-
-
-def stamp(dialect: Dialect, now: datetime) -> Any:
-    """``now`` as :func:`settle_on` takes it."""
-    return _stamp(dialect, now)
 
 
 def close_sent(conn: Connection, token: str, ids: list[int], now: datetime) -> None:

@@ -50,12 +50,6 @@ def give_back(conn: Connection, relay: str, count: int, now: datetime) -> None:
     conn.execute(update(relay_usage).where(which).values(sent=larger(relay_usage.c.sent - count, 0)))
 
 
-def count(conn: Connection, relay: str, sent: int, now: datetime) -> None:
-    """Count ``sent`` messages handed to ``relay`` (one without a daily limit keeps its figures too)."""
-    if sent:
-        _add(conn, relay, sent, now)
-
-
 def _add(conn: Connection, relay: str, n: int, now: datetime) -> None:
     hour = _hour(now)
     changed = conn.execute(

@@ -28,7 +28,6 @@ from syndicate.deliver.email.smtp import Reply
 from syndicate.deliver.email.wire import THROTTLE_CODES, Attempt, Fate
 from syndicate.outbox import Claim, Outbox, Outcome, Result
 from syndicate.store import relays
-from syndicate.store.db import Database
 
 
 class Verdict(NamedTuple):
@@ -83,9 +82,9 @@ def about_the_address(stage: str, reply: Reply) -> bool:
 class OutboxLedger:
     """Records the wire's work in the outbox, one commit per turn; reserves each relay's daily quota."""
 
-    def __init__(self, outbox: Outbox, db: Database, clock: Callable[[], datetime]) -> None:
+    def __init__(self, outbox: Outbox, clock: Callable[[], datetime]) -> None:
         self.outbox = outbox
-        self.db = db
+        self.db = outbox.db
         self.clock = clock
         self.claims: dict[int, Claim] = {}
 

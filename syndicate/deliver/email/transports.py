@@ -27,7 +27,7 @@ from syndicate.deliver.email.dkim import Signer, signer_for
 from syndicate.deliver.email.ledger import OutboxLedger, outcome_of
 from syndicate.deliver.email.smtp import SmtpConnection
 from syndicate.deliver.email.wire import Attempt, Fate, FreeLedger, RelaySettings, Wire, WireSettings, pools_for
-from syndicate.deliver.email.wire_process import Ledgering, RemoteWire
+from syndicate.deliver.email.wire_process import DIED, Ledgering, RemoteWire
 from syndicate.mail import Letter, MessageTemplate, Signing, press
 from syndicate.outbox import Channel, Claim, Outbox, Outcome, Result
 from syndicate.render.writer import write_atomic
@@ -200,7 +200,7 @@ class SmtpTransport:
     def _local_ledger(self) -> OutboxLedger | FreeLedger:
         if self.outbox is None:
             return FreeLedger()  # a send outside the outbox: a test mail, a benchmark's ceiling
-        self._ledger = OutboxLedger(self.outbox, self.outbox.db, self.clock)
+        self._ledger = OutboxLedger(self.outbox, self.clock)
         return self._ledger
 
     def feed(self, batch: Batch) -> None:
@@ -302,8 +302,6 @@ class SmtpTransport:
             self._wire.close()
             self._wire = None
 
-
-DIED = "the sending process stopped"
 
 _UNSAFE = re.compile(r"[\r\n<> ]")
 

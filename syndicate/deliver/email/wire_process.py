@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 REPORT_EVERY = 5.0  # seconds between the relays' states written for `status`
 
+DIED = "the sending process stopped"  # the detail of every letter a dead sending process held
+
 Lease = tuple[int, str, int]  # a letter's claim as it crosses: delivery id, lease token, attempts so far
 
 
@@ -135,7 +137,7 @@ class RemoteWire:
         log.error("the SMTP sending process stopped unexpectedly (exit code %s)", self.process.poll())
         self.failure = SmtpError("the SMTP sending process stopped")
         lost = [
-            (chunk, [Attempt(i, Fate.MAYBE, "dot", None, "the sending process stopped") for i in indexes])
+            (chunk, [Attempt(i, Fate.MAYBE, "dot", None, DIED) for i in indexes])
             for chunk, indexes in self.letters.items()
         ]
         self.letters.clear()
@@ -178,7 +180,7 @@ def serve(pipe: Connection) -> None:
     outbox: Outbox | None = None
     if ledgering is not None and db is not None:
         outbox = Outbox(db, ledgering.node, {Channel.EMAIL: ledgering.policy}, ledgering.lease_seconds)
-        ledger = OutboxLedger(outbox, db, clock)
+        ledger = OutboxLedger(outbox, clock)
     wire = Wire(pools_for(settings), ledger, clock, signer_for(settings.dkim) if settings.dkim else None)
     wire.watch(pipe)
     reporter = _Reporter(db, ledgering.node if ledgering else "", clock)
