@@ -46,11 +46,13 @@ from syndicate.mail import Letter, MessageTemplate, Signing, dot_stuff, press, s
 
 log = logging.getLogger(__name__)
 
+COMMIT_DELAY = 0.002  # seconds an end may wait for a commit that carries more with it
 WINDOW = 2  # letters per session handed off and not yet recorded: what a crash can leave unknown
 THROTTLE_CODES = (421, 454)
 THROTTLE_WAITS = (60, 300, 900, 1800, 3600)  # seconds a throttling relay rests, longer each time in a run
 DOWN_WAITS = (10, 30, 60, 300)  # seconds an unreachable relay rests before it is tried again
 UNLIMITED = 2**31 - 1  # the daily limit of a relay without one
+UNLIMITED_BLOCK = 1000  # a relay without a limit is counted in blocks this large (what is unused goes back)
 RATE_WINDOW = 30.0  # seconds over which each relay's sending rate is measured
 
 
@@ -149,6 +151,8 @@ class _Job:
     letter: Letter
     envelope_replies: list[Reply] = field(default_factory=list)
     dot_ends_at: int = 0  # offset in the session's output stream just after this message's final dot
+    opened: bool = False  # the server said 354: the text may follow, once the letter is handed off
+    cancelled: bool = False  # another node took it over after its envelope left: its text never follows
 
 
 class Session:
@@ -172,12 +176,14 @@ class Session:
         self.queue: deque[Letter] = deque()
         self.dirty = False
         self.alive = True
+        self.hang_up = False  # set when the session must be dropped at the end of the turn
         self.last_heard = time.monotonic()
         self.not_before = 0.0
         self.slot_booked = False
         self.pool: Pool | None = None  # the relay this session talks to; set by the wire
         self.press: Callable[[Letter, bool], bytes] | None = None  # finishes a letter's bytes; set by the wire
         self.permitted: set[int] = set()  # the wire's letters handed off (shared by every session)
+        self.pending: _Job | None = None  # the letter whose envelope is out and whose text has not left
         self.asking: int | None = None  # the letter this session waits to have handed off
         self.unsettled = 0  # its letters handed off and not yet recorded (at most WINDOW)
 
@@ -185,27 +191,47 @@ class Session:
 
     @property
     def busy(self) -> bool:
-        """Whether replies are awaited or letters are queued."""
-        return bool(self.expect or self.queue)
+        """Whether replies are awaited, a text waits for its hand-off, or letters are queued."""
+        return bool(self.expect or self.queue or self.pending)
 
     @property
     def wants_write(self) -> bool:
         """Whether output is waiting for the socket."""
         return bool(self.out)
 
-    def start(self, now: float) -> None:
-        """Begin the next queued letter if nothing is in flight (a new batch, or after a refusal)."""
-        if not self.expect or (self.pipelining and self.expect[-1][0] == "dot"):
+    def start(self, now: float, going: bool = True) -> None:
+        """Go on after a commit: send a text just handed off, ask for the next hand-off, begin the next letter.
+
+        While the wire stops (``going`` false) the letter whose envelope is out still ends; none begins.
+        """
+        job = self.pending
+        if job is not None and job.opened and job.letter.id in self.permitted:
+            self._text(job, lambda: going)
+        self._ask()
+        idle = not self.expect or (self.pipelining and self.expect[-1][0] == "dot")
+        if going and self.pending is None and idle:
             self._maybe_next(now)
 
-    def _maybe_next(self, now: float) -> None:
-        """Start the next queued letter now: once it is handed off, and the rate limit says it may go."""
-        if not self.queue or now < self.not_before:
+    def _ask(self) -> None:
+        """Ask the wire to hand off the letter whose envelope is out, if this session's window has room."""
+        job = self.pending
+        if job is None or job.cancelled or job.letter.id in self.permitted:
             return
-        letter = self.queue[0]
-        if letter.id not in self.permitted:
-            if self.asking is None and self.unsettled < WINDOW:
-                self.asking = letter.id  # the wire hands it off in its next commit
+        if self.asking is None and self.unsettled < WINDOW:
+            self.asking = job.letter.id  # the wire hands it off in its next commit
+
+    def cancel(self, letter_id: int) -> None:
+        """Another node took the letter over: its text never leaves (its envelope, if out, is abandoned)."""
+        if self.pending is not None and self.pending.letter.id == letter_id:
+            self.pending.cancelled = True
+            if self.pending.opened:  # the server waits for the text: only hanging up ends that without a message
+                self.hang_up = True
+        self.queue = deque(letter for letter in self.queue if letter.id != letter_id)
+
+    def _maybe_next(self, now: float) -> None:
+        """Start the next queued letter's envelope now, if the rate limit says it may go (its text waits to be
+        handed off)."""
+        if not self.queue or now < self.not_before or self.pending is not None:
             return
         if self.pace is not None and not self.slot_booked:
             slot = self.pace()
@@ -214,6 +240,7 @@ class Session:
                 return
         self.slot_booked = False
         self._envelope(self.queue.popleft())
+        self._ask()
 
     def overdue(self, now: float) -> bool:
         """Whether a reply has been awaited longer than the timeout."""
@@ -276,6 +303,9 @@ class Session:
         kind, job = self.expect.popleft()
         if kind in ("rset", "empty-dot") or job is None:
             return
+        if job.cancelled:
+            self._cancelled(kind, job, reply)
+            return
         if kind == "dot":
             fate = Fate.DELIVERED if reply.ok else Fate.REFUSED
             outcomes.append(self._attempt(job.letter.id, fate, "dot", reply))
@@ -299,17 +329,32 @@ class Session:
         self._queue_output(command.encode() + CRLF)
         self.expect.append(("rcpt" if kind == "mail" else "data", job))
 
+    def _cancelled(self, kind: str, job: _Job, reply: Reply) -> None:
+        """A reply for a letter taken over by another node: it has no outcome here, and no text follows."""
+        if reply.code == 354:
+            self.hang_up = True  # DATA is open: hanging up is the only way out that delivers nothing
+        elif kind == "data" or not self.pipelining:
+            self.pending = None  # the envelope is over (refused, or stopped here): RSET before the next
+            self.dirty = True
+
     def _decide(self, job: _Job, outcomes: list[Attempt], go_on: Callable[[], bool]) -> None:
         replies = job.envelope_replies
         refusal = next((r for r in replies if not (r.ok or r.code == 354)), None)
         if refusal is None and replies[-1].code == 354:
-            self._text(job, go_on)
+            job.opened = True
+            if job.letter.id in self.permitted:
+                self._text(job, go_on)
+            else:
+                self._ask()  # the text follows when the wire has handed it off
             return
         if replies[-1].code == 354:
             self._queue_output(b"." + CRLF)  # DATA opened although the envelope failed: close it empty
             self.expect.append(("empty-dot", None))
         stage = ("mail", "rcpt", "data")[replies.index(refusal)] if refusal else "data"
         outcomes.append(self._attempt(job.letter.id, Fate.REFUSED, stage, refusal or replies[-1]))
+        self.pending = None
+        if self.asking == job.letter.id:
+            self.asking = None  # refused before its hand-off was committed: nothing to hand off
         self.dirty = True
         if any(r.code == 421 for r in replies):
             self.alive = False
@@ -318,6 +363,7 @@ class Session:
 
     def _text(self, job: _Job, go_on: Callable[[], bool]) -> None:
         assert self.press is not None, "a session sends only for a wire"
+        self.pending = None
         data = self.press(job.letter, self.eight_bit)
         stuffed = dot_stuff(data)
         self._queue_output(stuffed + b"." + CRLF)
@@ -328,6 +374,7 @@ class Session:
 
     def _envelope(self, letter: Letter) -> None:
         job = _Job(letter)
+        self.pending = job
         if self.dirty:
             self._queue_output(b"RSET" + CRLF)
             self.expect.append(("rset", None))
@@ -349,10 +396,15 @@ class Session:
         """The connection failed: say what became of every message it held."""
         self.alive = False
         seen: set[int] = set()
-        for kind, job in self.expect:
+        jobs = list(self.expect)
+        if self.pending is not None and self.pending.opened:
+            jobs.append(("text", self.pending))  # its envelope was answered; its text had not left
+        for kind, job in jobs:
             if job is None or job.letter.id in seen:
                 continue
             seen.add(job.letter.id)
+            if job.cancelled:
+                continue  # another node's now
             refusal = next((r for r in job.envelope_replies if not (r.ok or r.code == 354)), None)
             if refusal is not None:  # refused (421 and hung up, say) before it could be sent
                 stage = ("mail", "rcpt", "data")[job.envelope_replies.index(refusal)]
@@ -365,6 +417,8 @@ class Session:
                     self._attempt(job.letter.id, Fate.NOT_SENT, stage, None, f"{reason} before the message was sent")
                 )
         self.expect.clear()
+        self.pending = None
+        self.asking = None
         outcomes.extend(self._attempt(letter.id, Fate.UNTRIED, "", None, reason) for letter in self.queue)
         self.queue.clear()
         self.connection.abort()
@@ -490,10 +544,11 @@ class Wire:
         self.left: dict[int, int] = {}
         self.fates: dict[int, list[Attempt]] = {}
         self.letters: dict[int, Letter] = {}  # every letter submitted and not yet ended, by id
-        self.permitted: set[int] = set()  # letters handed off: their envelope may leave
+        self.permitted: set[int] = set()  # letters handed off: their text may leave
         self.owner: dict[int, Session] = {}  # the session each handed-off letter counts against
         self.moves: dict[int, int] = {}  # how often each letter went to another relay
-        self.unrecorded: list[Attempt] = []  # ends not yet committed (the last commit failed)
+        self.unrecorded: list[Attempt] = []  # ends not yet committed
+        self.unrecorded_since = 0.0
         self.ledger_error = ""
 
     # -- what the transport asks --
@@ -559,8 +614,7 @@ class Wire:
         outcomes: list[Attempt] = []
         self._assign(going, outcomes)
         self._turn(going, outcomes, timeout)
-        ends = self._route(outcomes, going)
-        self._commit(ends, going)
+        ends = self._commit(self._route(outcomes, going), going)
         for session in [s for s in self.active if not s.busy or not s.alive]:
             self.active.remove(session)
             self.selector.unregister(session.sock)
@@ -614,12 +668,14 @@ class Wire:
     def _quota(self, pool: Pool, wanted: int, now: float) -> int:
         """How many of ``wanted`` letters the relay's daily limit lets go now (reserving more as needed).
 
-        A relay without a limit reserves too, from a limit it never reaches: its figures are counted alike.
+        A relay without a limit reserves too, from a limit it never reaches, so its figures are counted
+        alike; it reserves a block at a time (:data:`UNLIMITED_BLOCK`), not a database write per chunk.
         """
         limit = pool.relay.daily_limit or UNLIMITED
         if pool.quota < wanted:
+            more = wanted - pool.quota if pool.relay.daily_limit else max(wanted - pool.quota, UNLIMITED_BLOCK)
             try:
-                pool.quota += self.ledger.reserve(pool.relay.name, wanted - pool.quota, limit)
+                pool.quota += self.ledger.reserve(pool.relay.name, more, limit)
             except Exception as exc:  # the database: a relay whose quota cannot be counted is not used now
                 if pool.quota <= 0:
                     pool.rest("down", f"its quota cannot be counted: {exc}", DOWN_WAITS, now)
@@ -706,31 +762,40 @@ class Wire:
 
     # -- the grouped commit --
 
-    def _commit(self, ends: list[Attempt], going: bool) -> None:
-        """Record what ended and hand off what starts next, in one commit; then let the sessions go on."""
-        for attempt in ends:
+    def _commit(self, ends: list[Attempt], going: bool) -> list[Attempt]:
+        """Record what ended and hand off what starts next, in one commit, once one is due; return what it recorded.
+
+        A hand-off is asked for as a letter's envelope leaves and is needed only when the server
+        has answered DATA, so a commit can wait for a moment when something needs it: a text
+        waiting, a session with nothing in flight, the wire stopping, or :data:`COMMIT_DELAY`
+        since the oldest end waiting to be recorded. Each commit then carries more letters.
+        """
+        if ends and not self.unrecorded:
+            self.unrecorded_since = time.monotonic()
+        self.unrecorded += ends
+        if not self._due(going):
+            return []
+        for attempt in self.unrecorded:
             session = self.owner.pop(attempt.id, None)
             if session is not None:
                 session.unsettled -= 1  # recorded in the commit below, with whatever starts in its place
             self.permitted.discard(attempt.id)
-        if going:
-            now = time.monotonic()
-            for session in self.active:
-                if session.alive:
-                    session.start(now)  # asks for the next letter's hand-off, if its window allows
-        asking = {s.asking: s for s in self.active if s.alive and s.asking is not None} if going else {}
-        recordable = self.unrecorded + [a for a in ends if a.fate != Fate.LOST]
-        if not recordable and not asking:
-            return
+        now = time.monotonic()
+        for session in self.active:
+            if session.alive:
+                session.start(now, going)  # asks for the next letter's hand-off, if its window allows
+        asking = {s.asking: s for s in self.active if s.alive and s.asking is not None}
+        recordable = [a for a in self.unrecorded if a.fate != Fate.LOST]
+        if not self.unrecorded and not asking:
+            return []
         try:
-            held = self.ledger.settle(recordable, list(asking))
+            held = self.ledger.settle(recordable, list(asking)) if recordable or asking else set()
         except Exception as exc:  # the database failed: the sessions wait, and the commit is tried again
             if str(exc) != self.ledger_error:
                 log.error("cannot record the sending in the outbox (tried again): %s", exc)
                 self.ledger_error = str(exc)
-            self.unrecorded = recordable
-            return
-        self.unrecorded, self.ledger_error = [], ""
+            return []
+        recorded, self.unrecorded, self.ledger_error = self.unrecorded, [], ""
         for letter_id, session in asking.items():
             session.asking = None
             if letter_id in held:
@@ -738,12 +803,25 @@ class Wire:
                 self.owner[letter_id] = session
                 session.unsettled += 1
             else:  # another node took it over: not ours to send
-                session.queue = deque(letter for letter in session.queue if letter.id != letter_id)
-                ends.append(Attempt(letter_id, Fate.LOST, "", None, "taken over by another node"))
+                session.cancel(letter_id)
+                recorded.append(Attempt(letter_id, Fate.LOST, "", None, "taken over by another node"))
         now = time.monotonic()
         for session in self.active:
-            if session.alive and going:
-                session.start(now)
+            if session.alive:
+                session.start(now, going)
+        return recorded
+
+    def _due(self, going: bool) -> bool:
+        """Whether a commit is needed now (see :meth:`_commit`)."""
+        if not going or (self.unrecorded and time.monotonic() - self.unrecorded_since >= COMMIT_DELAY):
+            return True
+        for session in self.active:
+            job = session.pending
+            if not session.alive or not session.expect:
+                return True  # it waits for nothing but a commit (or it is over)
+            if job is not None and job.opened and job.letter.id not in self.permitted:
+                return True  # the server waits for a text that waits for its hand-off
+        return False
 
     def _finished(self, outcomes: list[Attempt]) -> list[tuple[int, list[Attempt]]]:
         done = []
@@ -783,9 +861,11 @@ class Wire:
                 session.lost(f"connection lost ({exc})", outcomes)
         now = time.monotonic()
         for session in self.active:
-            if session.alive and session.overdue(now):
+            if session.alive and session.hang_up:
+                session.lost("abandoning a letter another node took over", outcomes)
+            elif session.alive and session.overdue(now):
                 session.lost(f"no reply within {session.timeout:g} s", outcomes)
-            elif session.alive and not going and not session.expect:
+            elif session.alive and not going and not session.expect and session.pending is None:
                 session.lost("stopping", outcomes)
 
     def close(self) -> None:
