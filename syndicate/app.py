@@ -23,6 +23,8 @@ from syndicate.deliver.reaper import Reaper
 from syndicate.deliver.webhooks import http as webhook_http
 from syndicate.deliver.webhooks.compose import Composer as PushComposer
 from syndicate.deliver.webhooks.sender import WebhookSender
+from syndicate.inbound.mailbox import MaildirReader
+from syndicate.inbound.receive import HearBack, Receiver
 from syndicate.outbox import Channel, Outbox, RetryPolicy
 from syndicate.plan.confirmations import ConfirmationPlanner
 from syndicate.plan.editions import EditionPlanner
@@ -38,6 +40,7 @@ from syndicate.roles import Role
 from syndicate.sources import Source, make_source
 from syndicate.store import Database, migrate, require_current
 from syndicate.tokens import Secrets, load_secrets
+from syndicate.verp import ReturnPath
 
 Clock = Callable[[], datetime]
 USER_AGENT = f"syndicate/{__version__}"
@@ -81,6 +84,7 @@ class App:
     email_composer: Composer  # what ``preview`` personalises a message with, as the sender does
     email_sender: EmailSender
     webhook_sender: WebhookSender
+    receiver: Receiver
     clock: Clock = utc_now
     stages: list[Stage] = field(default_factory=list)
 
@@ -135,15 +139,22 @@ def build_app(
     secrets = load_secrets(config, db)
     email = EmailRenderer(config, env)
     signer = Signer.from_settings(config.email.dkim) if config.email.dkim.enabled else None
-    composer = Composer(db, secrets, config.sender[1], signer)
+    return_path = (
+        ReturnPath(config.email.return_path, (secrets.current, *secrets.previous)) if config.email.return_path else None
+    )
+    composer = Composer(db, secrets, config.sender[1], signer, return_path)
     # One chunk per claim: the sender tops the wire up often, between short stretches of composing.
     claim = config.email.batch
     email_sender = EmailSender(db, outbox, composer, lambda: make_transport(config, clock, outbox), clock, claim)
     pushes = PushComposer(config, db, PartnerRenderer(config, entries.attribution_html, entries.attribution_text))
     webhook_sender = WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT))
+    receiver = Receiver(config, db, secrets, clock)
+    inbound = config.inbound
+    poll = MaildirReader(receiver, inbound.maildir, inbound.maildir_done) if inbound.maildir is not None else None
     app = App(
         config, db, make_source(config, session), feeds, Pinger(db, session), session, outbox, secrets, email,
-        email_composer=composer, email_sender=email_sender, webhook_sender=webhook_sender, clock=clock
+        email_composer=composer, email_sender=email_sender, webhook_sender=webhook_sender, receiver=receiver,
+        clock=clock,
     )  # fmt: skip
     app.stages = [
         ConfirmationPlanner(db, email),  # before the mail stage: a confirmation goes out on the same tick
@@ -153,6 +164,7 @@ def build_app(
         # Partner pushes are few and quick: a long newsletter run does not hold them up.
         webhook_sender,
         email_sender,
+        HearBack(receiver, poll),  # bounces, complaints and unsubscribes that came back
     ]
     return app
 

@@ -67,6 +67,13 @@ def _settings(config: Config, where: str) -> list[Problem]:
         for key, variable in (("username_env", smtp.username_env), ("password_env", smtp.password_env)):
             if variable and not os.environ.get(variable):
                 problems.append(Problem(where, f"email.smtp.{key}: environment variable {variable} is not set"))
+    inbound = config.inbound
+    if (inbound.bind or inbound.maildir) and not config.email.return_path:
+        message = (
+            "email.return_path is not set: reports that come in are stored and classified, but no bounce or"
+            " complaint can be tied to its delivery safely, so none changes anything"
+        )
+        problems.append(Problem(where, message, severity=Severity.WARNING))
     if not _https_or_loopback(config.web_base_url):
         message = f"web.base_url: {config.web_base_url} is not https; mail providers honour one-click unsubscribe (RFC 8058) only over https"
         problems.append(Problem(where, message, severity=Severity.WARNING))

@@ -318,6 +318,11 @@ def email_address(key: str, value: Any, ctx: LoadContext) -> str:
     return str(value)
 
 
+def email_list(key: str, value: Any, ctx: LoadContext) -> tuple[str, ...]:
+    """A list of e-mail addresses."""
+    return tuple(email_address(key, item, ctx) for item in text_list(key, value, ctx))
+
+
 def host_port(key: str, value: Any, ctx: LoadContext) -> str:
     """A "host:port" to listen on; port 0 lets the system choose."""
     found = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})", value) if isinstance(value, str) else None
@@ -528,6 +533,12 @@ class EmailConfig:
     unsubscribe_mailto: str = setting(
         "Address in the mailto: List-Unsubscribe link (default: unsubscribe@ the host).", "", email_address
     )
+    return_path: str = setting(
+        "Envelope sender; each message's names its delivery, signed (bounces+ID.TAG@...), so reports"
+        " map back to it (default: the From address, unsigned).",
+        "",
+        email_address,
+    )
     resend_updates: bool = setting("Mail a statement again when it is updated.", False, boolean)
     max_age_days: int = setting(
         "Statements published longer ago than this are not mailed (a backfill does not flood the list).", 7, integer(0)
@@ -543,6 +554,26 @@ class EmailConfig:
     )
     digest: DigestConfig = section(DigestConfig, "Digest times.")
     dkim: DkimConfig = section(DkimConfig, "DKIM signing.")
+
+
+@dataclass(frozen=True)
+class InboundConfig:
+    """``[inbound]``: hearing back: bounces, complaints and mailto unsubscribes."""
+
+    bind: str = setting(
+        'Address the inbound SMTP (or LMTP) listener serves in `syndicate run` ("": none; see `inbound serve`).',
+        "",
+        lambda key, value, ctx: "" if value == "" else host_port(key, value, ctx),
+    )
+    lmtp: bool = setting("Speak LMTP instead of SMTP (for an MTA that hands mail over by LMTP).", False, boolean)
+    addresses: tuple[str, ...] = setting(
+        "Further addresses the listener accepts mail for (a feedback-loop address, say).", (), email_list
+    )
+    max_message_bytes: int = setting("Largest report accepted.", 10_000_000, integer(10_000))
+    maildir: Path | None = setting('A Maildir read for reports on each tick ("": none).', "", optional_path)
+    maildir_done: str = setting("The Maildir's folder processed mail is moved to.", "Processed", one_line_text)
+    soft_limit: int = setting("Soft bounces within soft_window_days that suppress an address.", 3, integer(1))
+    soft_window_days: int = setting("The window soft bounces are counted in.", 15, integer(1))
 
 
 @dataclass(frozen=True)
@@ -651,6 +682,7 @@ class Config:
     templates: TemplatesConfig = section(TemplatesConfig, "Template folder.")
     email: EmailConfig = section(EmailConfig, "Newsletters.")
     web: WebConfig = section(WebConfig, "Web pages.")
+    inbound: InboundConfig = section(InboundConfig, "Bounces, complaints and mailto unsubscribes.")
     partner_defaults: PartnerDefaultsConfig = section(PartnerDefaultsConfig, "Defaults of every partner.")
     partners: tuple[PartnerConfig, ...] = table_list(PartnerConfig, "Partner sites statements are pushed to.")
 
@@ -683,6 +715,11 @@ class Config:
     def sender(self) -> tuple[str, str]:
         """(name, address) mail comes from."""
         return self.email.from_name or self.site.title, self.email.from_address or f"newsletter@{self.site.domain}"
+
+    @property
+    def unsubscribe_address(self) -> str:
+        """Where the mailto: of List-Unsubscribe points."""
+        return self.email.unsubscribe_mailto or f"unsubscribe@{self.site.domain}"
 
     def partner_max_age_days(self, partner: PartnerConfig) -> int:
         """How many days old a statement may be when first seen and still be pushed to ``partner``."""

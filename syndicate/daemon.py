@@ -40,6 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from syndicate.app import App
 from syndicate.errors import ConfigError
+from syndicate.inbound.listener import Listener
 from syndicate.pipeline import ROLES, tick
 from syndicate.roles import Role
 from syndicate.store import nodes, statements
@@ -77,12 +78,18 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.web = self._web_server() if serves_web(app, role, serve_web) else None
+        inbound = app.config.inbound
+        self.listener = (
+            Listener(app.receiver, inbound.bind, inbound.lmtp, inbound.max_message_bytes) if inbound.bind else None
+        )
 
     def run(self) -> None:
         """Start ticking and block until SIGTERM or SIGINT (or :meth:`stop`)."""
         self._handle_signals()
         if self.web is not None:
             self._start_web()  # a taken address stops the start here, before any tick
+        if self.listener is not None:
+            self._start_listener()
         poll = self.app.config.scheduler.poll_seconds
         with self.app.db.write() as conn:
             nodes.register(conn, self.app.node, self.role, self.app.clock())
@@ -95,6 +102,8 @@ class Daemon:
         self.stopping.wait()
         if self.web is not None:
             self.web.stop()
+        if self.listener is not None:
+            self.listener.stop()
         log.info("stopping: waiting for the tick in progress")
         self.scheduler.shutdown(wait=True)
         with self.app.db.write() as conn:
@@ -149,6 +158,15 @@ class Daemon:
                 f"{exc.reason} (if another process on this host serves the pages there, give this one "
                 "its own web.bind, or run it without the pages: --no-web, or web.serve_in_run = false)",
             ) from exc
+
+    def _start_listener(self) -> None:
+        assert self.listener is not None
+        try:
+            self.listener.start()
+        except ConfigError:
+            if self.web is not None:
+                self.web.stop()
+            raise
 
     def _web_server(self) -> WebServer:
         settings = self.app.config.web

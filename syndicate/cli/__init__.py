@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +75,23 @@ class Main(click.Group):
 pass_context = click.make_pass_decorator(Context)
 
 
+def serve_until_stopped(start: Callable[[], None], stop: Callable[[], None], banner: Callable[[], str]) -> None:
+    """Start a server, say where it listens (on stderr), and run until SIGTERM or SIGINT; then stop it.
+
+    A server that cannot start (its address taken) is one line, as every error.
+    """
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    try:
+        start()
+    except SyndicateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(banner(), err=True)
+    stopping.wait()
+    stop()
+
+
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
@@ -98,9 +118,9 @@ def main(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> No
 
 
 def _register() -> None:
-    from syndicate.cli import core, deliveries, mail, partners, preview, subscribers, web
+    from syndicate.cli import core, deliveries, inbound, mail, partners, preview, subscribers, web
 
-    for module in (core, subscribers, deliveries, preview, mail, partners, web):
+    for module in (core, subscribers, deliveries, preview, mail, partners, web, inbound):
         module.register(main)
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
-from syndicate.cli import Context, pass_context
+from syndicate.cli import Context, pass_context, serve_until_stopped
 from syndicate.config import LoadContext, host_port
-from syndicate.errors import ConfigError, SyndicateError
+from syndicate.errors import ConfigError
 
 
 def _bind(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -37,23 +34,9 @@ def serve_command(ctx: Context, bind: str | None) -> None:
 
     app = ctx.app()
     server = WebServer(create_app(app), bind or app.config.web.bind, threads=app.config.web.threads)
-    stop = threading.Event()
-    _on_signals(stop)
-    try:
-        server.start()
-    except SyndicateError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"serving on {server.url} (links in mail point to {app.config.web_base_url})", err=True)
-    stop.wait()
-    server.stop()
-
-
-def _on_signals(stop: threading.Event) -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    serve_until_stopped(
+        server.start, server.stop, lambda: f"serving on {server.url} (links in mail point to {app.config.web_base_url})"
+    )
 
 
 def register(group: click.Group) -> None:

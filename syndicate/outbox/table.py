@@ -10,7 +10,7 @@ long it waited and how long sending took. The state machine that uses them is
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -527,3 +527,25 @@ _CLOSE = (
         handoff_at=case((bindparam("b_keep_handoff", type_=Boolean), deliveries.c.handoff_at), else_=None),
     )
 )
+
+
+# -- what the inbound reports ask of the outbox --
+
+
+def mail_delivery(conn: Connection, delivery_id: int) -> Any:
+    """A mail delivery a report names: its subscriber (target), edition (source_id), state, when it ended."""
+    query = select(
+        deliveries.c.id, deliveries.c.target, deliveries.c.source_id, deliveries.c.state, deliveries.c.finished_at
+    ).where(deliveries.c.id == delivery_id, deliveries.c.channel == "email")
+    return conn.execute(query).first()
+
+
+def last_sent(conn: Connection, target: str, excluding: Collection[int]) -> datetime | None:
+    """When the newest mail delivery to ``target`` that was sent ended, leaving out ``excluding`` (those bounced)."""
+    query = select(func.max(deliveries.c.finished_at)).where(
+        deliveries.c.channel == "email", deliveries.c.target == target, deliveries.c.state == "sent"
+    )
+    if excluding:
+        query = query.where(deliveries.c.id.not_in(list(excluding)))
+    found: datetime | None = conn.execute(query).scalar()
+    return found

@@ -127,7 +127,7 @@ class EmailRenderer:
             message["Reply-To"] = email.reply_to
         if list_mail:
             list_id = email.list_id or f"statements.{host}"
-            mailto = email.unsubscribe_mailto or f"unsubscribe@{host}"
+            mailto = self.config.unsubscribe_address
             message["List-Id"] = f"{self.config.site.title} <{list_id}>"
             unsubscribe = f"{self.config.web_base_url}/unsubscribe/{UNSUBSCRIBE.decode()}"
             message["List-Unsubscribe"] = (

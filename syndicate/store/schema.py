@@ -272,6 +272,47 @@ relay_state = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# -- version 7: hearing back --
+
+# Every report that came back (a DSN, a feedback report, an auto-reply, a mailto unsubscribe, a
+# provider's event), stored raw before anything is made of it; ``kind`` is null until it is processed.
+inbound = Table(
+    "inbound",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),  # the same report twice is stored once
+    Column("source", String(40), nullable=False),  # smtp, lmtp, maildir, imap, or a provider's name
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("envelope_from", Text, nullable=False),
+    Column("envelope_to", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("kind", String(16), index=True),
+    Column("delivery_id", BigInteger),
+    Column("subscriber_id", Integer),
+    Column("address", String(320)),
+    Column("status", String(16)),
+    Column("detail", Text),
+    Column("action", Text),  # what it changed, or why nothing
+    Column("processed_at", UTCDateTime),
+    Index("ix_inbound_subscriber", "subscriber_id", "kind", "received_at"),
+    Index("ix_inbound_delivery", "delivery_id"),
+)
+
+# What changed a subscriber's standing, and why: the report behind a bounce, complaint or unsubscribe.
+subscriber_changes = Table(
+    "subscriber_changes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("report_id", BigInteger),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# A subscriber's deliveries, found without a scan (a soft bounce asks for its last success).
+deliveries_by_target = Index("ix_deliveries_target", deliveries.c.target)
+
 Upgrade = Callable[[Connection], None]
 
 
@@ -309,6 +350,11 @@ def _clean_stored_text(conn: Connection) -> None:
     clean_stored_text(conn)
 
 
+def _index_deliveries_by_target(conn: Connection) -> None:
+    # IF NOT EXISTS: a database built for an upgrade test has it from its deliveries table already.
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_deliveries_target ON deliveries (target)")
+
+
 def tables_at(version: int) -> list[Table]:
     """The tables a database at ``version`` has (for upgrade tests)."""
     later = {t for v, upgrade in UPGRADES.items() if v >= version for t in getattr(upgrade, "tables", ())}
@@ -322,8 +368,9 @@ UPGRADES: dict[int, Upgrade] = {
     3: _create(nodes),
     4: _Steps(_create(subscribe_requests), _clean_stored_text),
     5: _create(relay_usage, relay_state),
+    6: _Steps(_create(inbound, subscriber_changes), _index_deliveries_by_target),
 }
-VERSION = 6
+VERSION = 7
 
 
 def migrate(db: Database) -> int:

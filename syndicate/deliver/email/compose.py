@@ -31,6 +31,7 @@ from syndicate.store import editions as edition_store
 from syndicate.store.db import Database
 from syndicate.subscribers import Status
 from syndicate.tokens import Secrets, confirm_expiry
+from syndicate.verp import ReturnPath
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class Composer:
     secrets: Secrets
     sender: str
     signer: Signing | None = None  # signs what :meth:`personalise` finishes; a transport signs what it sends
+    return_path: ReturnPath | None = None  # each letter's envelope sender names its delivery, signed
+
+    def envelope_sender(self, delivery_id: int) -> str:
+        """The MAIL FROM of a delivery's message: its signed return path, or the sender."""
+        return self.return_path.sender(delivery_id) if self.return_path is not None else self.sender
 
     def run(self) -> ComposeRun:
         """The composing of one send run: editions are read once for it and dropped with it."""
@@ -94,7 +100,7 @@ class ComposeRun:
             values = composer.values(
                 self.templates[claim.source_id], f"syndicate.{claim.id}", int(claim.target), email, now, date
             )
-            letters.append(Letter(claim.id, composer.sender, email, claim.source_id, values))
+            letters.append(Letter(claim.id, composer.envelope_sender(claim.id), email, claim.source_id, values))
             held[claim.id] = claim
         return Batch(letters, held, self.templates), cancelled
 

@@ -1,0 +1,244 @@
+"""What a report that came back says: a bounce (hard or soft), a complaint, an auto-reply, an unsubscribe.
+
+One function, :func:`classify`, for every way a report comes in (the
+listener, a mailbox, a provider's webhook turns its event into the same
+:class:`Finding`). In order:
+
+- an RFC 3464 delivery status notification (``multipart/report;
+  report-type=delivery-status``): ``Action: failed`` with a 5.x.x status about
+  the address (5.1.x addressing, 5.2.x mailbox but 5.2.2 full, 5.4.4 no such
+  domain; or no status at all) is hard; 4.x.x, ``Action: delayed``, and the
+  5.x.x that are about us or the message (5.7.x policy, spam blocks) are
+  soft, as in :func:`syndicate.deliver.email.ledger.about_the_address`: a
+  server set up wrong must not bounce the whole list in one run;
+  ``delivered``, ``relayed`` and ``expanded`` say nothing bad;
+- an RFC 5965 feedback report (``report-type=feedback-report``): a complaint;
+- mail to the unsubscribe address: an unsubscribe, with the signed token
+  from the subject when the reader's client kept it;
+- an RFC 3834 auto-reply (``Auto-Submitted`` other than ``no``, the headers
+  vacation programs set, an out-of-office subject): ignored;
+- anything else that flufl.bounce's detectors recognise as a bounce (qmail,
+  old Exchange, a dozen others): hard or soft as they say;
+- the rest is ``unknown``, kept for the operator.
+
+Hostile input is expected: the parser is the standard library's, lenient
+(``compat32``), and nothing here raises on a malformed message.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import enum
+import logging
+import re
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+from flufl.bounce import all_failures
+
+# flufl.bounce logs every detector that trips over a message; on hostile input that is expected
+# (the report is then kept as unknown), not an error for the operator's log.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
+
+class Kind(enum.StrEnum):
+    """What a report is."""
+
+    HARD = "hard"
+    SOFT = "soft"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    AUTO_REPLY = "auto-reply"
+    DELIVERED = "delivered"  # a DSN that says all went well (some servers send them on request)
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What :func:`classify` read in a report."""
+
+    kind: Kind
+    recipient: str = ""  # whom it is about: the DSN's final recipient, the complaint's original recipient
+    status: str = ""  # the enhanced status code (RFC 3463), when one was given
+    detail: str = ""  # the diagnostic, the feedback type, or the subject: for the operator
+    token: str = ""  # an unsubscribe's signed token, from its subject
+    sender: str = ""  # who sent the report (for an unsubscribe: the reader)
+
+
+STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+TOKEN = re.compile(r"\bunsubscribe\s+([a-z][0-9]+\.[0-9]+\.[\w-]+)", re.IGNORECASE | re.ASCII)
+AUTO_SUBJECT = re.compile(
+    r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|out of (the )?office|abwesenheit|absence|"
+    r"otomatik (yan[ıi]t|cevap)|ofis d[ıi][şs][ıi]nda|auto:|vacation)",
+    re.IGNORECASE,
+)
+VACATION_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Vacation", "X-Autoresponder")
+MAX_DETAIL = 1000
+
+
+def parse(raw: bytes) -> Message:
+    """A report as a message (leniently: a broken one still yields what can be read)."""
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def classify(raw: bytes, to_unsubscribe: bool = False) -> Finding:
+    """What ``raw`` says (``to_unsubscribe``: it was sent to the unsubscribe address)."""
+    message = parse(raw)
+    report = _report_type(message)
+    if report == "delivery-status":
+        finding = _dsn(message)
+        if finding is not None:
+            return finding
+    if report == "feedback-report":
+        return _arf(message)
+    if to_unsubscribe:
+        subject = _header(message, "Subject")
+        token = TOKEN.search(subject)
+        return Finding(Kind.UNSUBSCRIBE, detail=subject, token=token.group(1) if token else "",
+                       sender=_address(message, "From"))  # fmt: skip
+    if _auto_reply(message):
+        return Finding(Kind.AUTO_REPLY, detail=_header(message, "Subject"), sender=_address(message, "From"))
+    return _fallback(message)
+
+
+def _report_type(message: Message) -> str:
+    if message.get_content_type() != "multipart/report":
+        return ""
+    return str(message.get_param("report-type", "") or "").lower()
+
+
+def _dsn(message: Message) -> Finding | None:
+    """RFC 3464: the per-recipient fields of the message/delivery-status part."""
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        if not isinstance(blocks, list):
+            return None
+        worst: Finding | None = None
+        for block in blocks:
+            if not isinstance(block, Message) or not block.get("Action"):
+                continue
+            finding = _recipient_block(block)
+            if worst is None or _rank(finding.kind) > _rank(worst.kind):
+                worst = finding
+        return worst
+    return None
+
+
+def _rank(kind: Kind) -> int:
+    return {Kind.DELIVERED: 0, Kind.SOFT: 1, Kind.HARD: 2}.get(kind, 0)
+
+
+def _recipient_block(block: Message) -> Finding:
+    action = _header(block, "Action").lower()
+    status = STATUS.search(_header(block, "Status"))
+    code = status.group(0) if status else ""
+    recipient = _typed_address(_header(block, "Final-Recipient")) or _typed_address(
+        _header(block, "Original-Recipient")
+    )
+    detail = _header(block, "Diagnostic-Code") or _header(block, "Status")
+    if code.endswith(".0.0") or not code:  # Exim says 5.0.0 for every failure: the remote's reply says more
+        said = STATUS.search(detail)
+        code = said.group(0) if said and (not code or said.group(1) == code[0]) else code
+    if action == "failed":
+        kind = Kind.HARD if _about_the_address(code) else Kind.SOFT
+    elif action == "delayed":
+        kind = Kind.SOFT
+    else:
+        kind = Kind.DELIVERED
+    return Finding(kind, recipient, code, detail[:MAX_DETAIL])
+
+
+def _about_the_address(code: str) -> bool:
+    """Whether a permanent failure's status says the address itself is bad."""
+    if not code:
+        return True  # failed, and nothing more said
+    klass, subject, detail = code.split(".")
+    if klass != "5":
+        return False
+    if (subject, detail) == ("0", "0"):
+        return True  # permanent, and nothing more said
+    return subject == "1" or (subject == "2" and detail != "2") or (subject, detail) == ("4", "4")
+
+
+def _arf(message: Message) -> Finding:
+    """RFC 5965: the machine-readable part says who complained about what."""
+    for part in message.walk():
+        if part.get_content_type() != "message/feedback-report":
+            continue
+        fields = _fields(part)
+        recipient = _plain(fields.get("original-rcpt-to", ""))
+        detail = fields.get("feedback-type", "abuse")
+        return Finding(Kind.COMPLAINT, recipient, detail=detail[:MAX_DETAIL])
+    return Finding(Kind.COMPLAINT, detail="feedback report without its machine-readable part")
+
+
+def _fields(part: Message) -> dict[str, str]:
+    """The header fields of a message/feedback-report part, however the parser held them."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return {k.lower(): str(v).strip() for k, v in payload[0].items()}
+    text = payload if isinstance(payload, str) else ""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        name, colon, value = line.partition(":")
+        if colon and name.strip():
+            found.setdefault(name.strip().lower(), value.strip())
+    return found
+
+
+def _auto_reply(message: Message) -> bool:
+    """RFC 3834 and what vacation programs set beside it."""
+    submitted = _header(message, "Auto-Submitted").lower()
+    if submitted and not submitted.startswith("no"):
+        return True
+    if any(message.get(name) for name in VACATION_HEADERS):
+        return True
+    if _header(message, "Precedence").lower() == "auto_reply":
+        return True
+    return bool(AUTO_SUBJECT.match(_header(message, "Subject")))
+
+
+def _fallback(message: Message) -> Finding:
+    """flufl.bounce's detectors, for the bounces that follow no standard."""
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # a detector tripping over a broken message is no reason to lose the report
+        temporary, permanent = frozenset(), frozenset()
+    if permanent:
+        return Finding(Kind.HARD, _decoded(min(permanent)), detail=_header(message, "Subject")[:MAX_DETAIL])
+    if temporary:
+        return Finding(Kind.SOFT, _decoded(min(temporary)), detail=_header(message, "Subject")[:MAX_DETAIL])
+    return Finding(Kind.UNKNOWN, detail=_header(message, "Subject")[:MAX_DETAIL], sender=_address(message, "From"))
+
+
+def _header(message: Message, name: str) -> str:
+    try:
+        value = message.get(name)
+        return " ".join(str(value).split()) if value is not None else ""
+    except Exception:  # an undecodable header reads as empty
+        return ""
+
+
+def _address(message: Message, name: str) -> str:
+    pairs = getaddresses([_header(message, name)])
+    return pairs[0][1].lower() if pairs and "@" in pairs[0][1] else ""
+
+
+def _typed_address(value: str) -> str:
+    """``rfc822; someone@example.org`` -> the address."""
+    _, _, address = value.rpartition(";")
+    return _plain(address)
+
+
+def _plain(value: str) -> str:
+    address = parseaddr(value.strip())[1] or value.strip().strip("<>")
+    return address.lower() if "@" in address else ""
+
+
+def _decoded(address: bytes) -> str:
+    return address.decode("utf-8", "replace").lower()
