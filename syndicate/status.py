@@ -14,6 +14,7 @@ from syndicate.config import Config
 from syndicate.model import State
 from syndicate.outbox import Channel
 from syndicate.store import feeds, meta, nodes, partners, relays, statements, subscribers
+from syndicate.store import inbound as inbound_store
 from syndicate.store.schema import statements as statements_table
 
 
@@ -32,6 +33,8 @@ def gather(app: App) -> dict[str, Any]:
             "partners": partner_rows(conn, app.config),
             "nodes": nodes.live(conn, app.clock(), heard_within, outbox.held_by_node(conn)),
             "relays": relay_rows(conn, app),
+            "editions": outbox.edition_reports(conn),
+            "inbound": inbound_store.counts(conn),
         }
     return status
 

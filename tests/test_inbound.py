@@ -35,14 +35,18 @@ from inbound_reports import (
 from servers.smtp import SMTPServer
 from sqlalchemy import func, select
 from test_email_delivery import add_subscribers
+from web_support import make_web
 
 from syndicate.cli import main
+from syndicate.inbound.classify import Kind, classify
 from syndicate.inbound.listener import Listener
 from syndicate.pipeline import tick
+from syndicate.status import gather
 from syndicate.store import inbound as inbound_store
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.schema import deliveries, inbound, suppressions
 from syndicate.verp import ReturnPath
+from syndicate.web.metrics import exposition
 
 CONFIG = """
 [email]
@@ -381,3 +385,43 @@ def test_a_return_path_names_its_delivery_and_no_other(delivery, upper):
     assert ReturnPath("bounces@bounces.example.org", [b"other" * 7]).delivery(address) is None
     other = address.replace(f"+{delivery}.", f"+{delivery + 1}.")
     assert signer.delivery(other) is None, "a tag does not carry over to another delivery"
+
+
+@given(st.binary(max_size=2000), st.booleans())
+def test_classify_reads_any_bytes_without_raising(raw, to_unsubscribe):
+    finding = classify(raw, to_unsubscribe)
+    assert isinstance(finding.kind, Kind)
+    assert len(finding.detail) <= 1000
+
+
+@given(st.integers(min_value=0, max_value=3000), st.binary(min_size=1, max_size=40))
+def test_classify_survives_a_report_cut_or_garbled_anywhere(cut, junk):
+    real = postfix_dsn("bounces+7.abcdefghij@bounces.example.org", "gone@receiver.test", 7)
+    garbled = real[:cut] + junk + real[cut + len(junk) :]
+    assert isinstance(classify(garbled).kind, Kind)
+
+
+def test_status_metrics_and_healthz_show_each_editions_bounces_and_complaint_rate(site, make_app):
+    with mailed(site, make_app) as app:
+        hard, complainer = READERS[0], READERS[1]
+        (hard_path,) = return_paths(app, hard)
+        (complaint_path,) = return_paths(app, complainer)
+        processed(app, report_id(send_back(app, postfix_dsn(hard_path, hard, delivery_of(hard_path)), to=hard_path)))
+        raw = arf_complaint(complaint_path, complainer, delivery_of(complaint_path))
+        processed(app, report_id(send_back(app, raw, to="fbl@example.org")))
+        edition = gather(app)["editions"][0]
+        assert {k: edition[k] for k in ("sent", "hard", "soft", "complaints", "over_the_line")} == {
+            "sent": 4, "hard": 1, "soft": 0, "complaints": 1, "over_the_line": True,
+        }  # fmt: skip
+        assert edition["complaint_rate"] == 0.25
+        text = exposition(app)
+        number = edition["edition"]
+        assert f'syndicate_edition_complaint_rate{{edition="{number}"}} 0.25' in text
+        assert f'syndicate_edition_reports{{edition="{number}",kind="hard"}} 1' in text
+        assert 'syndicate_inbound_reports{kind="complaint"} 1' in text
+        response = make_web(app).client.get("/healthz")
+        assert response.status_code == 200, "a complaint rate warns; it does not take the service down"
+        warning = response.get_json()["checks"]["complaints"]["warning"]
+        assert f"edition {number} 25.00%" in warning
+        shown = CliRunner().invoke(main, ["--config", str(site.root / "config.toml"), "status"])
+        assert "1 hard and 0 soft bounces, 1 complaints (25.00%)  over the 0.3% line" in shown.output, shown.output

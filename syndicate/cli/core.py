@@ -158,6 +158,15 @@ def _print_status(status: dict[str, Any]) -> None:
         click.echo(
             f"relay {relay['name']}: {relay['state']}{why}, {relay['rate']} msg/s, {relay['sent_24h']} in 24 h{quota}"
         )
+    for edition in status.get("editions", []):
+        line = "  over the 0.3% line" if edition["over_the_line"] else ""
+        click.echo(
+            f"edition {edition['edition']} ({edition['subject']}): {edition['sent']} sent, {edition['hard']} hard and"
+            f" {edition['soft']} soft bounces, {edition['complaints']} complaints"
+            f" ({edition['complaint_rate']:.2%}){line}"
+        )
+    if status.get("inbound"):
+        click.echo("reports that came back: " + _listed(status["inbound"]))
     for node in status["nodes"]:
         click.echo(f"node {node['id']} ({node['role']}): heartbeat {node['heartbeat_at']}, holds {node['holds']}")
     if not status["nodes"]:

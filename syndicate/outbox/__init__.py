@@ -34,6 +34,7 @@ from syndicate.outbox.claims import Claim, Outbox, Recipient, Result
 from syndicate.outbox.policy import RetryPolicy
 from syndicate.outbox.states import FINAL, MAYBE_RECEIVED, Channel, DeliveryState, Outcome, SourceKind
 from syndicate.outbox.table import (
+    COMPLAINT_LINE,
     Latency,
     Reach,
     backlog,
@@ -42,6 +43,7 @@ from syndicate.outbox.table import (
     cancel_sources,
     cancel_target,
     counts,
+    edition_reports,
     held_by_node,
     latency,
     listing,
@@ -55,6 +57,7 @@ from syndicate.outbox.table import (
 )
 
 __all__ = [
+    "COMPLAINT_LINE",
     "FINAL",
     "MAYBE_RECEIVED",
     "Channel",
@@ -74,6 +77,7 @@ __all__ = [
     "cancel_sources",
     "cancel_target",
     "counts",
+    "edition_reports",
     "held_by_node",
     "latency",
     "listing",

@@ -22,7 +22,7 @@ from sqlalchemy.sql import Select
 from syndicate.outbox.states import MAYBE_RECEIVED, Channel, DeliveryState, SourceKind
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import dialect_insert
-from syndicate.store.schema import deliveries
+from syndicate.store.schema import deliveries, editions, inbound
 
 OWED = (DeliveryState.PENDING, DeliveryState.IN_FLIGHT)
 
@@ -549,3 +549,58 @@ def last_sent(conn: Connection, target: str, excluding: Collection[int]) -> date
         query = query.where(deliveries.c.id.not_in(list(excluding)))
     found: datetime | None = conn.execute(query).scalar()
     return found
+
+
+COMPLAINT_LINE = 0.003  # Gmail's and Yahoo's limit for bulk senders: 0.3% of what was delivered
+
+
+def edition_reports(conn: Connection, newest: int = 5) -> list[dict[str, Any]]:
+    """The newest mailed editions: subject, messages sent, and the deliveries a report came back for, by kind.
+
+    Each delivery counts once per kind however many reports it drew; the complaint rate
+    is complaints over sent.
+    """
+    ids = [
+        int(i)
+        for i in conn.execute(
+            select(deliveries.c.source_id)
+            .where(deliveries.c.source_kind == "edition", deliveries.c.channel == "email")
+            .group_by(deliveries.c.source_id)
+            .order_by(deliveries.c.source_id.desc())
+            .limit(newest)
+        ).scalars()
+    ]
+    if not ids:
+        return []
+    sent: dict[int, int] = dict(
+        conn.execute(
+            select(deliveries.c.source_id, func.count())
+            .where(
+                deliveries.c.source_kind == "edition",
+                deliveries.c.source_id.in_(ids),
+                deliveries.c.channel == "email",
+                deliveries.c.state == DeliveryState.SENT.value,
+            )
+            .group_by(deliveries.c.source_id)
+        ).all()
+    )
+    reports: dict[int, dict[str, int]] = defaultdict(dict)
+    query = (
+        select(deliveries.c.source_id, inbound.c.kind, func.count(func.distinct(inbound.c.delivery_id)))
+        .join(deliveries, deliveries.c.id == inbound.c.delivery_id)
+        .where(deliveries.c.source_kind == "edition", deliveries.c.source_id.in_(ids))
+        .group_by(deliveries.c.source_id, inbound.c.kind)
+    )
+    for edition, kind, count in conn.execute(query):
+        reports[int(edition)][str(kind)] = int(count)
+    subjects = dict(conn.execute(select(editions.c.id, editions.c.subject).where(editions.c.id.in_(ids))).all())
+    rows = []
+    for edition in ids:
+        got, said = int(sent.get(edition, 0)), reports[edition]
+        rate = said.get("complaint", 0) / got if got else 0.0
+        rows.append({
+            "edition": edition, "subject": subjects.get(edition, ""), "sent": got,
+            "hard": said.get("hard", 0), "soft": said.get("soft", 0), "complaints": said.get("complaint", 0),
+            "complaint_rate": round(rate, 5), "over_the_line": rate > COMPLAINT_LINE,
+        })  # fmt: skip
+    return rows

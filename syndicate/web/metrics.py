@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from syndicate import outbox
 from syndicate.app import App
 from syndicate.status import relay_rows
+from syndicate.store import inbound as inbound_store
 from syndicate.store import meta, statements, subscribers
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -59,6 +60,13 @@ def exposition(app: App) -> str:
             _latency(conn),
             *_last_tick(meta.get(conn, "last_tick")),
             *_relays(relay_rows(conn, app)),
+            *_editions(outbox.edition_reports(conn)),
+            _by_label(
+                "syndicate_inbound_reports",
+                "Reports that came back, by kind ('new': not processed yet).",
+                "kind",
+                inbound_store.counts(conn),
+            ),
         ]
     return "".join(line + "\n" for family in families for line in family.lines())
 
@@ -81,6 +89,23 @@ def _relays(rows: list[dict[str, Any]]) -> list[Family]:
         if row["quota_left"] is not None:
             left.add(row["quota_left"], relay=row["name"])
     return [family for family in (up, rate, sent, left) if family.samples]
+
+
+def _editions(rows: list[dict[str, Any]]) -> list[Family]:
+    sent = Family("syndicate_edition_sent", "gauge", "Messages of each of the newest editions sent.")
+    bounced = Family(
+        "syndicate_edition_reports", "gauge", "Deliveries of each of the newest editions a report came back for."
+    )
+    rate = Family(
+        "syndicate_edition_complaint_rate", "gauge", "Complaints over messages sent, per edition (the line is 0.003)."
+    )
+    for row in rows:
+        edition = str(row["edition"])
+        sent.add(row["sent"], edition=edition)
+        for kind in ("hard", "soft", "complaints"):
+            bounced.add(row[kind], edition=edition, kind=kind.rstrip("s") if kind == "complaints" else kind)
+        rate.add(row["complaint_rate"], edition=edition)
+    return [family for family in (sent, bounced, rate) if family.samples]
 
 
 def _by_label(name: str, help: str, label: str, counts: Mapping[str, int]) -> Family:

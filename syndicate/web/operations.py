@@ -8,6 +8,9 @@ JSON body naming each check:
   heartbeat is recent; under ``syndicate serve`` alone there is none to check;
 - ``outbox``: deliveries due now, by channel, and how long the oldest has
   waited; unhealthy past ``web.health_overdue_seconds`` (0: never);
+- ``complaints``: a ``warning`` when one of the newest editions drew
+  complaints from more than 0.3% of those it was sent to (Gmail's and
+  Yahoo's line); it never makes the answer 503, since mail still goes;
 - ``feeds_folder`` and, with ``email.transport = "file"``, ``mail_folder``:
   a file can be made (and is removed again) in ``feeds.dir`` and
   ``email.outbox`` (or, while one does not exist yet, in the folder the
@@ -54,6 +57,7 @@ class Operations:
         checks: dict[str, dict[str, Any]] = {"database": self._database(), "scheduler": self._scheduler()}
         if checks["database"]["ok"]:
             checks["outbox"] = self._outbox()
+            checks["complaints"] = self._complaints()
         checks.update(self._folders())
         healthy = all(check["ok"] for check in checks.values())
         body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
@@ -94,6 +98,17 @@ class Operations:
         waited = _seconds_since(oldest, now)
         limit = self.app.config.web.health_overdue_seconds
         return {"ok": not limit or waited <= limit, "backlog": backlog, "oldest_due_seconds": round(waited, 1)}
+
+    def _complaints(self) -> dict[str, Any]:
+        """The newest editions' complaint rates: a warning past the 0.3% line, never a 503 (mail still goes)."""
+        with self.app.db.read() as conn:
+            over = [e for e in outbox.edition_reports(conn) if e["over_the_line"]]
+        found: dict[str, Any] = {"ok": True, "line": outbox.COMPLAINT_LINE}
+        if over:
+            found["warning"] = "complaint rate over the 0.3% line: " + ", ".join(
+                f"edition {e['edition']} {e['complaint_rate']:.2%}" for e in over
+            )
+        return found
 
     def _folders(self) -> dict[str, dict[str, Any]]:
         config = self.app.config
