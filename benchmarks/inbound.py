@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import email
-import logging
 import email.policy
+import logging
 import shutil
 import sys
 import tempfile

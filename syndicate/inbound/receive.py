@@ -22,13 +22,17 @@ Each change is kept with its cause and report in ``subscriber_changes``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate.config import Config
 from syndicate.inbound.classify import Finding, Kind, classify
@@ -86,75 +90,108 @@ class Receiver:
     def process(self, report_id: int, again: bool = False) -> str:
         """Classify report ``report_id`` and act on it; return what it did (``again``: even if it was processed)."""
         with self.db.write() as conn:
-            return self._process_in(conn, report_id, again)
-
-    def _process_in(self, conn: Connection, report_id: int, again: bool) -> str:
-        report = store.get(conn, report_id, for_update=True)
-        if report is None:
-            raise LookupError(f"no report {report_id}")
-        if report.processed_at is not None and not again:
-            return report.action or ""
-        recipients = [a.strip() for a in report.envelope_to.split(",") if a.strip()]
-        to_unsubscribe = any(a.strip("<>").lower() == self.addresses.unsubscribe for a in recipients)
-        finding = classify(report.raw, to_unsubscribe)
-        acting = _Acting(self, conn, report_id, finding, self.clock())
-        return acting.act(recipients, report.raw, report.envelope_from)
+            reports = store.take(conn, [report_id])
+            if not reports:
+                raise LookupError(f"no report {report_id}")
+            if reports[0].processed_at is not None and not again:
+                return reports[0].action or ""
+            return _Batch(self, conn, self.clock()).run(reports)[report_id]
 
     def process_waiting(self, stop: Callable[[], bool] = lambda: False) -> Counter[str]:
         """Process every stored report not processed yet, a batch per transaction; return how many.
 
-        Each report is processed under a savepoint of its own: one that fails is rolled back
-        alone, logged, and kept for ``syndicate inbound reprocess``.
+        A batch that fails is rolled back and its reports are processed one by one; one that
+        fails alone is recorded as such (kept for ``syndicate inbound reprocess``), so it does
+        not hold the others back on every tick.
         """
         done: Counter[str] = Counter()
         while not stop():
-            failed = 0
-            with self.db.write() as conn:
-                waiting = store.unprocessed(conn, BATCH, for_update=True)
-                for report_id in waiting:
-                    try:
-                        with conn.begin_nested():
-                            self._process_in(conn, report_id, again=False)
-                        done["processed"] += 1
-                    except Exception:
-                        log.exception("report %d could not be processed (kept: `inbound reprocess`)", report_id)
-                        failed += 1
-            done["failed"] += failed
-            if len(waiting) < BATCH or failed:
+            try:
+                with self.db.write() as conn:
+                    reports = store.take(conn, limit=BATCH)
+                    if reports:
+                        _Batch(self, conn, self.clock()).run(reports)
+            except Exception:
+                log.exception("a batch of reports could not be processed; each is tried alone")
+                done.update(self._one_by_one())
+                break
+            done["processed"] += len(reports)
+            if len(reports) < BATCH:
                 break
         return done
 
+    def _one_by_one(self) -> Counter[str]:
+        done: Counter[str] = Counter()
+        with self.db.read() as conn:
+            waiting = store.unprocessed(conn, BATCH)
+        for report_id in waiting:
+            try:
+                self.process(report_id)
+                done["processed"] += 1
+            except SQLAlchemyError:
+                raise  # the database, not the report: everything waits for the next tick
+            except Exception as exc:
+                log.exception("report %d could not be processed (kept: `inbound reprocess`)", report_id)
+                with self.db.write() as conn:
+                    store.record_many(conn, [{
+                        "id": report_id, "kind": Kind.UNKNOWN.value, "delivery_id": None, "subscriber_id": None,
+                        "address": None, "status": None, "detail": f"{type(exc).__name__}: {exc}"[:1000],
+                        "action": "could not be processed: kept for the operator", "processed_at": self.clock(),
+                    }])  # fmt: skip
+                done["failed"] += 1
+        return done
 
-class _Acting:
-    """Acting on one report, inside its transaction."""
 
-    def __init__(self, receiver: Receiver, conn: Connection, report_id: int, finding: Finding, now: datetime) -> None:
-        self.receiver, self.conn, self.report_id, self.finding, self.now = receiver, conn, report_id, finding, now
+class _Item:
+    """One report of a batch, as it is worked out."""
+
+    __slots__ = ("action", "delivery_id", "finding", "forged", "recipients", "report", "subscriber")
+
+    def __init__(self, report: store.Stored, finding: Finding, recipients: list[str]) -> None:
+        self.report, self.finding, self.recipients = report, finding, recipients
         self.delivery_id: int | None = None
-        self.subscriber_id: int | None = None
-        self.address = finding.recipient
+        self.forged = False
+        self.subscriber: subscriber_store.Subscriber | None = None
+        self.action = ""
 
-    def act(self, recipients: Sequence[str], raw: bytes, envelope_from: str) -> str:
-        kind = self.finding.kind
-        if kind in ACTS_ON_DELIVERY:
-            action = self._bounce_or_complaint(recipients, raw)
-        elif kind == Kind.UNSUBSCRIBE:
-            action = self._unsubscribe(envelope_from)
-        elif kind == Kind.UNKNOWN:
-            action = "not understood: kept for the operator"
-        else:
-            action = f"ignored ({kind})"
-        self._record(action)
-        log.info("report %d: %s: %s", self.report_id, kind, action)
-        return action
 
-    def _record(self, action: str) -> None:
-        finding = self.finding
-        store.record(
-            self.conn, self.report_id, kind=finding.kind.value, delivery_id=self.delivery_id,
-            subscriber_id=self.subscriber_id, address=self.address, status=finding.status,
-            detail=finding.detail, action=action, now=self.now,
-        )  # fmt: skip
+class _Batch:
+    """Acting on a batch of reports in one transaction, in their order, with a few statements for the whole batch.
+
+    What the batch needs is read at once (the deliveries the reports name, their subscribers,
+    the bounce history of those with a soft bounce, their sent deliveries); the reports are
+    then worked out in order against that, kept up to date as each one changes something, and
+    what they change is written at once.
+    """
+
+    def __init__(self, receiver: Receiver, conn: Connection, now: datetime) -> None:
+        self.receiver, self.conn, self.now = receiver, conn, now
+        self.suppress: list[tuple[str, str, Status]] = []
+        self.unsubscribe: list[int] = []
+        self.changes: list[dict[str, Any]] = []
+
+    def run(self, reports: Sequence[store.Stored]) -> dict[int, str]:
+        items = [self._read(report) for report in reports]
+        targets = outbox_table.mail_targets(self.conn, {i.delivery_id for i in items if i.delivery_id is not None})
+        wanted = set(targets.values()) | self._token_holders(items)
+        people = subscriber_store.by_ids(self.conn, sorted(wanted))
+        soft = {targets[i.delivery_id] for i in items if i.finding.kind == Kind.SOFT and i.delivery_id in targets}
+        history = store.bounce_history(self.conn, sorted(soft))
+        sent = outbox_table.sent_to(self.conn, sorted(soft))
+        for item in items:
+            item.action = self._act(item, targets, people, history, sent)
+            log.info("report %d: %s: %s", item.report.id, item.finding.kind, item.action)
+        self._write(items)
+        return {item.report.id: item.action for item in items}
+
+    def _read(self, report: store.Stored) -> _Item:
+        recipients = [a.strip() for a in report.envelope_to.split(",") if a.strip()]
+        unsubscribe = self.receiver.addresses.unsubscribe
+        finding = classify(report.raw, any(a.strip("<>").lower() == unsubscribe for a in recipients))
+        item = _Item(report, finding, recipients)
+        if finding.kind in ACTS_ON_DELIVERY:
+            item.delivery_id, item.forged = self._named_delivery(recipients, report.raw)
+        return item
 
     def _named_delivery(self, recipients: Sequence[str], raw: bytes) -> tuple[int | None, bool]:
         """The delivery the report names by a signed return path (its envelope, else its text); whether forged."""
@@ -170,77 +207,129 @@ class _Acting:
         delivery, forged_in_text = return_path.find(raw.decode("latin-1"))
         return delivery, forged or (delivery is None and forged_in_text)
 
-    def _bounce_or_complaint(self, recipients: Sequence[str], raw: bytes) -> str:
-        delivery_id, forged = self._named_delivery(recipients, raw)
-        if delivery_id is None:
-            if forged:
-                log.warning("report %d names a delivery with a forged return path: nothing changed", self.report_id)
+    def _token_holders(self, items: list[_Item]) -> set[int]:
+        holders = set()
+        for item in items:
+            if item.finding.kind == Kind.UNSUBSCRIBE and item.finding.token:
+                with contextlib.suppress(BadToken):  # a bad one is said so when the item is worked out
+                    holders.add(self.receiver.secrets.read(item.finding.token, "unsubscribe")[0])
+        return holders
+
+    def _act(self, item: _Item, targets: dict[int, int], people: dict[int, subscriber_store.Subscriber],
+             history: dict[int, list[tuple[int, str, datetime]]], sent: dict[int, list[tuple[int, datetime | None]]]) -> str:  # fmt: skip
+        kind = item.finding.kind
+        if kind == Kind.UNSUBSCRIBE:
+            return self._unsubscribe(item, people)
+        if kind == Kind.UNKNOWN:
+            return "not understood: kept for the operator"
+        if kind not in ACTS_ON_DELIVERY:
+            return f"ignored ({kind})"
+        if item.delivery_id is None:
+            if item.forged:
+                log.warning("report %d names a delivery with a forged return path: nothing changed", item.report.id)
                 return "forged return path: nothing changed"
             return "names no delivery of ours: kept for the operator"
-        row = outbox_table.mail_delivery(self.conn, delivery_id)
-        if row is None:
-            return f"delivery {delivery_id} is not in the outbox: nothing changed"
-        self.delivery_id = delivery_id
-        subscriber = subscriber_store.by_id(self.conn, int(str(row.target)))
+        target = targets.get(item.delivery_id)
+        if target is None:
+            delivery, item.delivery_id = item.delivery_id, None
+            return f"delivery {delivery} is not in the outbox: nothing changed"
+        subscriber = item.subscriber = people.get(target)
         if subscriber is None:
             return "its subscriber was removed: nothing changed"
-        self.subscriber_id, self.address = subscriber.id, subscriber.email
-        kind, finding = self.finding.kind, self.finding
+        finding = item.finding
         if kind == Kind.COMPLAINT:
-            return self._change(subscriber, Status.COMPLAINED, f"complaint ({finding.detail or 'abuse'})")
+            return self._change(item, people, Status.COMPLAINED, f"complaint ({finding.detail or 'abuse'})")
         if kind == Kind.HARD:
-            return self._change(subscriber, Status.BOUNCED, f"hard bounce {finding.status or ''}".strip())
-        self._record("soft bounce")  # counted below with the others
-        bounced = store.bounced_deliveries(self.conn, subscriber.id)
-        last_success = outbox_table.last_sent(self.conn, str(subscriber.id), bounced)
-        since = self.now - self.receiver.soft_window
-        count = store.soft_bounces(self.conn, subscriber.id, since, last_success)
+            history.setdefault(subscriber.id, []).append((item.delivery_id, "hard", self.now))
+            return self._change(item, people, Status.BOUNCED, f"hard bounce {finding.status or ''}".strip())
+        bounces = history.setdefault(subscriber.id, [])
+        bounces.append((item.delivery_id, "soft", self.now))
+        count = self._soft_count(bounces, sent.get(subscriber.id, []))
         limit = self.receiver.soft_limit
         if count >= limit:
-            return self._change(
-                subscriber, Status.BOUNCED, f"{count} soft bounces within {self.receiver.soft_window.days} days"
-            )
+            days = self.receiver.soft_window.days
+            return self._change(item, people, Status.BOUNCED, f"{count} soft bounces within {days} days")
         return f"soft bounce {count} of {limit}"
 
-    def _unsubscribe(self, envelope_from: str) -> str:
-        finding = self.finding
+    def _soft_count(self, bounces: list[tuple[int, str, datetime]], sent: list[tuple[int, datetime | None]]) -> int:
+        """Deliveries that soft-bounced within the window since the last success (a sent delivery with no bounce)."""
+        bounced = {delivery for delivery, _, _ in bounces}
+        successes = [ended for delivery, ended in sent if delivery not in bounced and ended is not None]
+        last = max(successes, default=None)
+        since = self.now - self.receiver.soft_window
+        return len({d for d, kind, at in bounces if kind == "soft" and at >= since and (last is None or at > last)})
+
+    def _unsubscribe(self, item: _Item, people: dict[int, subscriber_store.Subscriber]) -> str:
+        finding, report = item.finding, item.report
         subscriber = None
         if finding.token:
             try:
                 subscriber_id, _, _ = self.receiver.secrets.read(finding.token, "unsubscribe")
-                subscriber = subscriber_store.by_id(self.conn, subscriber_id)
+                subscriber = people.get(subscriber_id)
                 if subscriber is None:
                     raise BadToken("no such subscriber")
                 self.receiver.secrets.verify(finding.token, "unsubscribe", subscriber.email, self.now)
             except BadToken as exc:
-                log.warning("report %d: an unsubscribe with a bad token (%s): nothing changed", self.report_id, exc)
+                log.warning("report %d: an unsubscribe with a bad token (%s): nothing changed", report.id, exc)
                 return f"bad unsubscribe token ({exc}): nothing changed"
         else:
-            for sender in (finding.sender, envelope_from.strip("<>").lower()):
+            for sender in (finding.sender, report.envelope_from.strip("<>").lower()):
                 subscriber = subscriber_store.by_email(self.conn, sender) if sender else None
                 if subscriber is not None:
+                    subscriber = people.setdefault(subscriber.id, subscriber)
                     break
         if subscriber is None:
             return "no subscriber matches its token or sender: nothing changed"
-        self.subscriber_id, self.address = subscriber.id, subscriber.email
+        item.subscriber = subscriber
         if subscriber.status in (Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED):
             return f"already {subscriber.status}"
-        subscriber_store.set_status(self.conn, subscriber.id, Status.UNSUBSCRIBED, self.now)
-        store.change(
-            self.conn, subscriber.id, Status.UNSUBSCRIBED.value, "mailto unsubscribe", self.report_id, self.now
-        )
+        people[subscriber.id] = dataclasses.replace(subscriber, status=Status.UNSUBSCRIBED)
+        self.unsubscribe.append(subscriber.id)
+        self._keep(subscriber.id, Status.UNSUBSCRIBED, "mailto unsubscribe", report.id)
         return "unsubscribed"
 
-    def _change(self, subscriber: subscriber_store.Subscriber, status: Status, cause: str) -> str:
+    def _change(self, item: _Item, people: dict[int, subscriber_store.Subscriber], status: Status, cause: str) -> str:
+        subscriber = item.subscriber
+        assert subscriber is not None
         if subscriber.status == status:
             return f"already {status}"
-        reason = f"{cause} (report {self.report_id})"
+        reason = f"{cause} (report {item.report.id})"
         if status == Status.COMPLAINED:
-            subscriber_store.set_status(self.conn, subscriber.id, Status.UNSUBSCRIBED, self.now)
-        subscriber_store.suppress(self.conn, subscriber.email, reason, self.now, status)
-        store.change(self.conn, subscriber.id, status.value, cause, self.report_id, self.now)
+            self.unsubscribe.append(subscriber.id)
+        self.suppress.append((subscriber.email, reason, status))
+        people[subscriber.id] = dataclasses.replace(subscriber, status=status)
+        self._keep(subscriber.id, status, cause, item.report.id)
         log.warning("%s is %s now: %s", subscriber.email, status, reason)
         return f"{status}: {cause}"
+
+    def _keep(self, subscriber_id: int, status: Status, cause: str, report_id: int) -> None:
+        self.changes.append(
+            {
+                "subscriber_id": subscriber_id,
+                "status": status.value,
+                "cause": cause,
+                "report_id": report_id,
+                "at": self.now,
+            }
+        )
+
+    def _write(self, items: list[_Item]) -> None:
+        conn, now = self.conn, self.now
+        if self.unsubscribe:
+            subscriber_store.unsubscribe_many(conn, self.unsubscribe, now)
+        if self.suppress:
+            subscriber_store.suppress_many(conn, self.suppress, now)
+        store.change_many(conn, self.changes)
+        store.record_many(conn, [
+            {
+                "id": item.report.id, "kind": item.finding.kind.value, "delivery_id": item.delivery_id,
+                "subscriber_id": item.subscriber.id if item.subscriber else None,
+                "address": (item.subscriber.email if item.subscriber else item.finding.recipient) or None,
+                "status": item.finding.status or None, "detail": item.finding.detail or None,
+                "action": item.action, "processed_at": now,
+            }
+            for item in items
+        ], )  # fmt: skip
 
 
 @dataclass

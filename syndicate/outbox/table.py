@@ -532,22 +532,28 @@ _CLOSE = (
 # -- what the inbound reports ask of the outbox --
 
 
-def mail_delivery(conn: Connection, delivery_id: int) -> Any:
-    """A mail delivery a report names: its subscriber (target), edition (source_id), state, when it ended."""
-    query = select(
-        deliveries.c.id, deliveries.c.target, deliveries.c.source_id, deliveries.c.state, deliveries.c.finished_at
-    ).where(deliveries.c.id == delivery_id, deliveries.c.channel == "email")
-    return conn.execute(query).first()
-
-
-def last_sent(conn: Connection, target: str, excluding: Collection[int]) -> datetime | None:
-    """When the newest mail delivery to ``target`` that was sent ended, leaving out ``excluding`` (those bounced)."""
-    query = select(func.max(deliveries.c.finished_at)).where(
-        deliveries.c.channel == "email", deliveries.c.target == target, deliveries.c.state == "sent"
+def mail_targets(conn: Connection, delivery_ids: Collection[int]) -> dict[int, int]:
+    """The subscriber each of these mail deliveries went to (those that are not in the outbox are left out)."""
+    if not delivery_ids:
+        return {}
+    query = select(deliveries.c.id, deliveries.c.target).where(
+        deliveries.c.id.in_(sorted(delivery_ids)), deliveries.c.channel == Channel.EMAIL.value
     )
-    if excluding:
-        query = query.where(deliveries.c.id.not_in(list(excluding)))
-    found: datetime | None = conn.execute(query).scalar()
+    return {int(i): int(t) for i, t in conn.execute(query) if str(t).isdigit()}
+
+
+def sent_to(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list[tuple[int, datetime | None]]]:
+    """Each subscriber's mail deliveries that were sent, and when each ended."""
+    found: dict[int, list[tuple[int, datetime | None]]] = {}
+    if not subscriber_ids:
+        return found
+    query = select(deliveries.c.id, deliveries.c.target, deliveries.c.finished_at).where(
+        deliveries.c.channel == Channel.EMAIL.value,
+        deliveries.c.state == DeliveryState.SENT.value,
+        deliveries.c.target.in_([str(i) for i in sorted(subscriber_ids)]),
+    )
+    for delivery, target, finished in conn.execute(query):
+        found.setdefault(int(target), []).append((int(delivery), finished))
     return found
 
 

@@ -8,19 +8,18 @@ a mailbox after a crash, is one row and is acted on once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from syndicate.store.db import dialect_insert
 from syndicate.store.schema import inbound, subscriber_changes
 
-SOFT_KINDS = ("soft",)
 BOUNCE_KINDS = ("soft", "hard")
 
 
@@ -94,25 +93,27 @@ def listing(conn: Connection, kind: str | None = None, limit: int = 50) -> list[
     return [Stored.from_row(row) for row in conn.execute(query)]
 
 
-def record(
-    conn: Connection, report_id: int, *, kind: str, delivery_id: int | None, subscriber_id: int | None,
-    address: str, status: str, detail: str, action: str, now: datetime,
-) -> None:  # fmt: skip
-    """What a report was found to be, and what it did."""
-    conn.execute(
-        update(inbound)
-        .where(inbound.c.id == report_id)
-        .values(
-            kind=kind,
-            delivery_id=delivery_id,
-            subscriber_id=subscriber_id,
-            address=address or None,
-            status=status or None,
-            detail=detail or None,
-            action=action,
-            processed_at=now,
-        )
-    )
+def take(conn: Connection, ids: Sequence[int] | None = None, limit: int = 200) -> list[Stored]:
+    """Reports locked for processing until the transaction ends: those named, or the oldest not processed yet
+    (skipping, on PostgreSQL, those another node is processing)."""
+    query = select(*_columns()).order_by(inbound.c.id)
+    if ids is not None:
+        query = query.where(inbound.c.id.in_(list(ids))).with_for_update()
+    else:
+        query = query.where(inbound.c.processed_at.is_(None)).limit(limit).with_for_update(skip_locked=True)
+    return [Stored.from_row(row) for row in conn.execute(query)]
+
+
+RECORDED = ("kind", "delivery_id", "subscriber_id", "address", "status", "detail", "action", "processed_at")
+
+
+def record_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """What each report was found to be, and what it did (rows: ``id`` and the :data:`RECORDED` fields)."""
+    if not rows:
+        return
+    query = update(inbound).where(inbound.c.id == bindparam("b_id"))
+    query = query.values(**{name: bindparam(f"b_{name}") for name in RECORDED})
+    conn.execute(query, [{f"b_{name}": row[name] for name in ("id", *RECORDED)} for row in rows])
 
 
 def counts(conn: Connection) -> dict[str, int]:
@@ -121,38 +122,26 @@ def counts(conn: Connection) -> dict[str, int]:
     return {str(kind): int(n) for kind, n in conn.execute(query)}
 
 
-def bounced_deliveries(conn: Connection, subscriber_id: int) -> set[int]:
-    """The deliveries to a subscriber that some report says bounced (hard or soft)."""
-    query = select(inbound.c.delivery_id).where(
-        inbound.c.subscriber_id == subscriber_id, inbound.c.kind.in_(BOUNCE_KINDS), inbound.c.delivery_id.is_not(None)
-    )
-    return {int(i) for i in conn.execute(query).scalars()}
-
-
-def soft_bounces(conn: Connection, subscriber_id: int, since: datetime, last_success: datetime | None) -> int:
-    """Deliveries to the subscriber that soft-bounced since ``since`` and after ``last_success``.
-
-    Several reports about one delivery (delayed, then delayed again) count once. Only
-    processed reports count (the one being processed is recorded first).
-    """
-    query = select(func.count(func.distinct(inbound.c.delivery_id))).where(
-        inbound.c.subscriber_id == subscriber_id,
-        inbound.c.kind.in_(SOFT_KINDS),
-        inbound.c.received_at >= since,
+def bounce_history(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, list[tuple[int, str, datetime]]]:
+    """Every processed bounce of these subscribers: (delivery, kind, when it came), by subscriber."""
+    found: dict[int, list[tuple[int, str, datetime]]] = {}
+    if not subscriber_ids:
+        return found
+    query = select(inbound.c.subscriber_id, inbound.c.delivery_id, inbound.c.kind, inbound.c.received_at).where(
+        inbound.c.subscriber_id.in_(list(subscriber_ids)),
+        inbound.c.kind.in_(BOUNCE_KINDS),
+        inbound.c.delivery_id.is_not(None),
         inbound.c.processed_at.is_not(None),
     )
-    if last_success is not None:
-        query = query.where(inbound.c.received_at > last_success)
-    return int(conn.execute(query).scalar_one())
+    for subscriber_id, delivery_id, kind, received_at in conn.execute(query):
+        found.setdefault(int(subscriber_id), []).append((int(delivery_id), str(kind), received_at))
+    return found
 
 
-def change(conn: Connection, subscriber_id: int, status: str, cause: str, report_id: int | None, now: datetime) -> None:
-    """Keep why a subscriber's standing changed."""
-    conn.execute(
-        insert(subscriber_changes).values(
-            subscriber_id=subscriber_id, status=status, cause=cause, report_id=report_id, at=now
-        )
-    )
+def change_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Keep why subscribers' standing changed (rows: subscriber_id, status, cause, report_id, at)."""
+    if rows:
+        conn.execute(insert(subscriber_changes), list(rows))
 
 
 def changes_of(conn: Connection, subscriber_id: int) -> list[Row[Any]]:

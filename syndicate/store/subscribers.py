@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, cast, delete, func, insert, select, update
+from sqlalchemy import Integer, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from syndicate.store.db import dialect_insert
@@ -192,6 +192,27 @@ def suppress(conn: Connection, email: str, reason: str, now: datetime, status: S
         dialect_insert(conn, suppressions).values(email=email, reason=reason, created_at=now).on_conflict_do_nothing()
     )
     conn.execute(update(subscribers).where(subscribers.c.email == email).values(status=status.value, changed_at=now))
+
+
+def suppress_many(conn: Connection, rows: Sequence[tuple[str, str, Status]], now: datetime) -> None:
+    """:func:`suppress` for many addresses at once: (email, reason, status) each."""
+    if not rows:
+        return
+    query = dialect_insert(conn, suppressions).on_conflict_do_nothing()
+    conn.execute(query, [{"email": email, "reason": reason, "created_at": now} for email, reason, _ in rows])
+    standing = update(subscribers).where(subscribers.c.email == bindparam("b_email"))
+    standing = standing.values(status=bindparam("b_status"), changed_at=now)
+    conn.execute(standing, [{"b_email": email, "b_status": status.value} for email, _, status in rows])
+
+
+def unsubscribe_many(conn: Connection, subscriber_ids: Sequence[int], now: datetime) -> None:
+    """Mark these subscribers unsubscribed now."""
+    if subscriber_ids:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id.in_(list(subscriber_ids)))
+            .values(status=Status.UNSUBSCRIBED.value, unsubscribed_at=now, changed_at=now)
+        )
 
 
 def unsuppress(conn: Connection, email: str, now: datetime) -> bool:
