@@ -544,7 +544,7 @@ class EmailConfig:
         "Statements published longer ago than this are not mailed (a backfill does not flood the list).", 7, integer(0)
     )
     batch: int = setting(
-        "Deliveries handed to a connection at once; a crash leaves at most batch x 2 x connections unknown.",
+        "Deliveries claimed and queued for a connection at once (a crash leaves at most 2 per connection unknown).",
         50,
         integer(1, 10000),
     )
