@@ -147,7 +147,7 @@ class _Item:
 
     __slots__ = ("action", "delivery_id", "finding", "forged", "recipients", "report", "subscriber")
 
-    def __init__(self, report: store.Stored, finding: Finding, recipients: list[str]) -> None:
+    def __init__(self, report: store.Waiting, finding: Finding, recipients: list[str]) -> None:
         self.report, self.finding, self.recipients = report, finding, recipients
         self.delivery_id: int | None = None
         self.forged = False
@@ -170,7 +170,7 @@ class _Batch:
         self.unsubscribe: list[int] = []
         self.changes: list[dict[str, Any]] = []
 
-    def run(self, reports: Sequence[store.Stored]) -> dict[int, str]:
+    def run(self, reports: Sequence[store.Waiting]) -> dict[int, str]:
         items = [self._read(report) for report in reports]
         targets = outbox_table.mail_targets(self.conn, {i.delivery_id for i in items if i.delivery_id is not None})
         wanted = set(targets.values()) | self._token_holders(items)
@@ -184,7 +184,7 @@ class _Batch:
         self._write(items)
         return {item.report.id: item.action for item in items}
 
-    def _read(self, report: store.Stored) -> _Item:
+    def _read(self, report: store.Waiting) -> _Item:
         recipients = [a.strip() for a in report.envelope_to.split(",") if a.strip()]
         unsubscribe = self.receiver.addresses.unsubscribe
         finding = classify(report.raw, any(a.strip("<>").lower() == unsubscribe for a in recipients))

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
@@ -93,15 +93,26 @@ def listing(conn: Connection, kind: str | None = None, limit: int = 50) -> list[
     return [Stored.from_row(row) for row in conn.execute(query)]
 
 
-def take(conn: Connection, ids: Sequence[int] | None = None, limit: int = 200) -> list[Stored]:
+class Waiting(NamedTuple):
+    """What processing a report reads of it."""
+
+    id: int
+    envelope_from: str
+    envelope_to: str
+    raw: bytes
+    processed_at: datetime | None
+    action: str | None
+
+
+def take(conn: Connection, ids: Sequence[int] | None = None, limit: int = 200) -> list[Waiting]:
     """Reports locked for processing until the transaction ends: those named, or the oldest not processed yet
     (skipping, on PostgreSQL, those another node is processing)."""
-    query = select(*_columns()).order_by(inbound.c.id)
+    query = select(*(inbound.c[name] for name in Waiting._fields)).order_by(inbound.c.id)
     if ids is not None:
         query = query.where(inbound.c.id.in_(list(ids))).with_for_update()
     else:
         query = query.where(inbound.c.processed_at.is_(None)).limit(limit).with_for_update(skip_locked=True)
-    return [Stored.from_row(row) for row in conn.execute(query)]
+    return [Waiting(*row) for row in conn.execute(query)]
 
 
 RECORDED = ("kind", "delivery_id", "subscriber_id", "address", "status", "detail", "action", "processed_at")
