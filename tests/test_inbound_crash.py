@@ -28,7 +28,7 @@ from syndicate import outbox
 from syndicate.pipeline import tick
 from syndicate.store import inbound as inbound_store
 from syndicate.store import subscribers as subscriber_store
-from syndicate.store.schema import inbound, subscriber_changes
+from syndicate.store.schema import inbound, inbound_raw, subscriber_changes
 from syndicate.subscribers import Frequency, NewSubscriber
 
 REPORTS = 1000
@@ -144,7 +144,7 @@ def test_sigkill_of_the_listener_loses_no_accepted_report_and_acts_on_none_twice
     assert killed and accepted == set(reports)
     tick(app)  # what was stored and not processed when the listener died
     with app.db.read() as conn:
-        stored = {bytes(r) for r in conn.execute(select(inbound.c.raw)).scalars()}
+        stored = {bytes(r) for r in conn.execute(select(inbound_raw.c.raw)).scalars()}
         assert conn.execute(select(func.count()).select_from(inbound)).scalar_one() == REPORTS, "each stored once"
         assert inbound_store.unprocessed(conn, 10) == []
         changes = conn.execute(

@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from syndicate.store.db import dialect_insert
-from syndicate.store.schema import inbound, subscriber_changes
+from syndicate.store.schema import inbound, inbound_raw, subscriber_changes
 
 BOUNCE_KINDS = ("soft", "hard")
 
@@ -60,17 +61,20 @@ def add(
     key = digest or digest_of(raw)
     values = {
         "digest": key, "source": source, "received_at": now, "envelope_from": envelope_from,
-        "envelope_to": ", ".join(envelope_to), "raw": raw,
+        "envelope_to": ", ".join(envelope_to),
     }  # fmt: skip
-    added = conn.execute(dialect_insert(conn, inbound).values(**values).on_conflict_do_nothing()).rowcount
-    found = conn.execute(select(inbound.c.id).where(inbound.c.digest == key)).scalar_one()
-    return int(found), bool(added)
+    query = dialect_insert(conn, inbound).values(**values).on_conflict_do_nothing().returning(inbound.c.id)
+    added = conn.execute(query).scalar()  # None: the same report was stored before
+    if added is None:
+        return int(conn.execute(select(inbound.c.id).where(inbound.c.digest == key)).scalar_one()), False
+    conn.execute(insert(inbound_raw).values(id=added, raw=raw))
+    return int(added), True
 
 
 def get(conn: Connection, report_id: int, *, for_update: bool = False) -> Stored | None:
     """One report (``for_update``: locked until the transaction ends, so two processings of it take turns)."""
-    query = select(*_columns()).where(inbound.c.id == report_id)
-    row = conn.execute(query.with_for_update() if for_update else query).first()
+    query = _with_raw(select(*_columns())).where(inbound.c.id == report_id)
+    row = conn.execute(query.with_for_update(of=inbound) if for_update else query).first()
     return Stored.from_row(row) if row is not None else None
 
 
@@ -85,7 +89,7 @@ def unprocessed(conn: Connection, limit: int, *, for_update: bool = False) -> li
 
 def listing(conn: Connection, kind: str | None = None, limit: int = 50) -> list[Stored]:
     """The newest reports (of ``kind``; "new": not processed yet)."""
-    query = select(*_columns()).order_by(inbound.c.id.desc()).limit(limit)
+    query = _with_raw(select(*_columns())).order_by(inbound.c.id.desc()).limit(limit)
     if kind == "new":
         query = query.where(inbound.c.processed_at.is_(None))
     elif kind:
@@ -107,11 +111,13 @@ class Waiting(NamedTuple):
 def take(conn: Connection, ids: Sequence[int] | None = None, limit: int = 200) -> list[Waiting]:
     """Reports locked for processing until the transaction ends: those named, or the oldest not processed yet
     (skipping, on PostgreSQL, those another node is processing)."""
-    query = select(*(inbound.c[name] for name in Waiting._fields)).order_by(inbound.c.id)
+    columns = (inbound_raw.c.raw if name == "raw" else inbound.c[name] for name in Waiting._fields)
+    query = _with_raw(select(*columns)).order_by(inbound.c.id)
     if ids is not None:
-        query = query.where(inbound.c.id.in_(list(ids))).with_for_update()
+        query = query.where(inbound.c.id.in_(list(ids))).with_for_update(of=inbound)
     else:
-        query = query.where(inbound.c.processed_at.is_(None)).limit(limit).with_for_update(skip_locked=True)
+        query = query.where(inbound.c.processed_at.is_(None)).limit(limit)
+        query = query.with_for_update(of=inbound, skip_locked=True)
     return [Waiting(*row) for row in conn.execute(query)]
 
 
@@ -171,4 +177,8 @@ def changes_of(conn: Connection, subscriber_id: int) -> list[Row[Any]]:
 
 
 def _columns() -> list[ColumnElement[Any]]:
-    return [inbound.c[name] for name in Stored.__dataclass_fields__]
+    return [inbound_raw.c.raw if name == "raw" else inbound.c[name] for name in Stored.__dataclass_fields__]
+
+
+def _with_raw(query: Select[Any]) -> Select[Any]:
+    return query.select_from(inbound.join(inbound_raw, inbound_raw.c.id == inbound.c.id))

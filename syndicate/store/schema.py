@@ -285,7 +285,6 @@ inbound = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("envelope_from", Text, nullable=False),
     Column("envelope_to", Text, nullable=False),
-    Column("raw", LargeBinary, nullable=False),
     Column("kind", String(16), index=True),
     Column("delivery_id", BigInteger),
     Column("subscriber_id", Integer),
@@ -296,6 +295,15 @@ inbound = Table(
     Column("processed_at", UTCDateTime),
     Index("ix_inbound_subscriber", "subscriber_id", "kind", "received_at"),
     Index("ix_inbound_delivery", "delivery_id"),
+)
+
+# Each report's bytes as they came, apart from what is made of them: recording a report's kind and
+# action then rewrites a small row, not its whole message.
+inbound_raw = Table(
+    "inbound_raw",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),  # the report's id in inbound
+    Column("raw", LargeBinary, nullable=False),
 )
 
 # What changed a subscriber's standing, and why: the report behind a bounce, complaint or unsubscribe.
@@ -368,7 +376,7 @@ UPGRADES: dict[int, Upgrade] = {
     3: _create(nodes),
     4: _Steps(_create(subscribe_requests), _clean_stored_text),
     5: _create(relay_usage, relay_state),
-    6: _Steps(_create(inbound, subscriber_changes), _index_deliveries_by_target),
+    6: _Steps(_create(inbound, inbound_raw, subscriber_changes), _index_deliveries_by_target),
 }
 VERSION = 7
 
