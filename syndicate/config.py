@@ -572,6 +572,12 @@ class InboundConfig:
     max_message_bytes: int = setting("Largest report accepted.", 10_000_000, integer(10_000))
     maildir: Path | None = setting('A Maildir read for reports on each tick ("": none).', "", optional_path)
     maildir_done: str = setting("The Maildir's folder processed mail is moved to.", "Processed", one_line_text)
+    mailgun_key_env: str = setting(
+        "Environment variable holding Mailgun's HTTP webhook signing key: events are taken at POST /hooks/mailgun"
+        ' ("": not served).',
+        "",
+        env_name,
+    )
     soft_limit: int = setting("Soft bounces within soft_window_days that suppress an address.", 3, integer(1))
     soft_window_days: int = setting("The window soft bounces are counted in.", 15, integer(1))
 

@@ -8,6 +8,9 @@ syndicate's own listener, as the organisation's MX would forward them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import mailbox
 import re
@@ -64,7 +67,9 @@ timeout_seconds = 5.0
 [inbound]
 soft_limit = 3
 addresses = ["fbl@example.org"]
+mailgun_key_env = "TEST_MAILGUN_SIGNING_KEY"
 """
+MAILGUN_KEY = "key-7d1c0a5b3e9f4a2c8b6d0e1f2a3b4c5d"
 READERS = [f"reader{i}@receiver.test" for i in range(4)]
 VERP = re.compile(r"^bounces\+(\d+)\.[a-z2-7]{10}@bounces\.example\.org$")
 
@@ -425,3 +430,52 @@ def test_status_metrics_and_healthz_show_each_editions_bounces_and_complaint_rat
         assert f"edition {number} 25.00%" in warning
         shown = CliRunner().invoke(main, ["--config", str(site.root / "config.toml"), "status"])
         assert "1 hard and 0 soft bounces, 1 complaints (25.00%)  over the 0.3% line" in shown.output, shown.output
+
+
+def mailgun_event(app: Any, event: dict[str, Any], key: str = MAILGUN_KEY, age: float = 0) -> bytes:
+    """An event as Mailgun posts it (its documented shape), signed as Mailgun signs: HMAC-SHA256(timestamp + token)."""
+    timestamp = str(int(app.clock().timestamp() - age))
+    token = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:50]
+    signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    return json.dumps({"signature": {"timestamp": timestamp, "token": token, "signature": signature},
+                       "event-data": event}).encode()  # fmt: skip
+
+
+def failed(
+    delivery: int, recipient: str, severity: str = "permanent", code: str = "5.1.1", id: str = ""
+) -> dict[str, Any]:
+    return {
+        "event": "failed", "id": id or f"G9Bn5sl1TC6nu79C8C{delivery}", "timestamp": 1764151200.375624,
+        "severity": severity, "reason": "bounce", "recipient": recipient,
+        "message": {"headers": {"to": recipient, "message-id": f"syndicate.{delivery}@example.org",
+                                "from": "Example Org <news@example.org>", "subject": "News"}},
+        "delivery-status": {"code": 550 if severity == "permanent" else 452, "enhanced-code": code,
+                            "message": "5.1.1 The email account that you tried to reach does not exist", "attempt-no": 1},
+    }  # fmt: skip
+
+
+def test_mailgun_events_signed_as_mailgun_signs_act_and_forged_or_stale_ones_change_nothing(
+    site, make_app, monkeypatch
+):
+    monkeypatch.setenv("TEST_MAILGUN_SIGNING_KEY", MAILGUN_KEY)
+    with mailed(site, make_app) as app:
+        client = make_web(app).client
+        hard, complainer, other = READERS[0], READERS[1], READERS[2]
+        ids = {r: delivery_of(return_paths(app, r)[0]) for r in READERS}
+        forged = client.post("/hooks/mailgun", data=mailgun_event(app, failed(ids[other], other), key="key-wrong"))
+        stale = client.post("/hooks/mailgun", data=mailgun_event(app, failed(ids[other], other), age=3600))
+        assert (forged.status_code, stale.status_code) == (406, 406)
+        body = mailgun_event(app, failed(ids[hard], hard))
+        first, again = client.post("/hooks/mailgun", data=body), client.post("/hooks/mailgun", data=body)
+        assert (first.status_code, again.status_code) == (200, 200) and first.data == again.data, "one report"
+        complaint = {**failed(ids[complainer], complainer), "event": "complained", "id": "cmpl-1"}
+        assert client.post("/hooks/mailgun", data=mailgun_event(app, complaint)).status_code == 200
+        blocked = failed(ids[other], other, code="5.7.1", id="block-1")  # permanent, but a spam block: soft
+        assert client.post("/hooks/mailgun", data=mailgun_event(app, blocked)).status_code == 200
+        assert client.post("/hooks/sendgrid", data=b"{}").status_code == 404, "only configured providers are served"
+        assert status_of(app, hard) == "bounced" and status_of(app, complainer) == "complained"
+        assert status_of(app, other) == "active" and status_of(app, READERS[3]) == "active"
+        with app.db.read() as conn:
+            reports = inbound_store.listing(conn)
+        assert sorted(r.kind or "" for r in reports) == ["complaint", "hard", "soft"]
+        assert {r.source for r in reports} == {"mailgun"}

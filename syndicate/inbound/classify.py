@@ -145,7 +145,7 @@ def _recipient_block(block: Message) -> Finding:
         said = STATUS.search(detail)
         code = said.group(0) if said and (not code or said.group(1) == code[0]) else code
     if action == "failed":
-        kind = Kind.HARD if _about_the_address(code) else Kind.SOFT
+        kind = Kind.HARD if about_the_address(code) else Kind.SOFT
     elif action == "delayed":
         kind = Kind.SOFT
     else:
@@ -153,7 +153,7 @@ def _recipient_block(block: Message) -> Finding:
     return Finding(kind, recipient, code, detail[:MAX_DETAIL])
 
 
-def _about_the_address(code: str) -> bool:
+def about_the_address(code: str) -> bool:
     """Whether a permanent failure's status says the address itself is bad."""
     if not code:
         return True  # failed, and nothing more said

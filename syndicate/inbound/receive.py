@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate.config import Config
+from syndicate.inbound import providers
 from syndicate.inbound.classify import Finding, Kind, classify
 from syndicate.outbox import table as outbox_table
 from syndicate.roles import Role
@@ -82,10 +83,15 @@ class Receiver:
         self.soft_limit = config.inbound.soft_limit
         self.soft_window = timedelta(days=config.inbound.soft_window_days)
 
-    def store(self, raw: bytes, source: str, envelope_from: str, envelope_to: Sequence[str]) -> tuple[int, bool]:
-        """Commit a report; return its id and whether it is new (the same bytes again: the first one's id)."""
+    def store(
+        self, raw: bytes, source: str, envelope_from: str, envelope_to: Sequence[str], digest: str | None = None
+    ) -> tuple[int, bool]:
+        """Commit a report; return its id and whether it is new (the same report again: the first one's id).
+
+        ``digest`` keys it (a provider's event id); by default, the digest of its bytes.
+        """
         with self.db.write() as conn:
-            return store.add(conn, raw, source, envelope_from, envelope_to, self.clock())
+            return store.add(conn, raw, source, envelope_from, envelope_to, self.clock(), digest)
 
     def process(self, report_id: int, again: bool = False) -> str:
         """Classify report ``report_id`` and act on it; return what it did (``again``: even if it was processed)."""
@@ -186,6 +192,11 @@ class _Batch:
 
     def _read(self, report: store.Waiting) -> _Item:
         recipients = [a.strip() for a in report.envelope_to.split(",") if a.strip()]
+        if report.source in providers.PROVIDERS:  # verified at the door: it names its delivery by Message-ID
+            finding, delivery = providers.read(report.source, report.raw)
+            item = _Item(report, finding, recipients)
+            item.delivery_id = delivery
+            return item
         unsubscribe = self.receiver.addresses.unsubscribe
         finding = classify(report.raw, any(a.strip("<>").lower() == unsubscribe for a in recipients))
         item = _Item(report, finding, recipients)

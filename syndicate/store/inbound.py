@@ -101,6 +101,7 @@ class Waiting(NamedTuple):
     """What processing a report reads of it."""
 
     id: int
+    source: str
     envelope_from: str
     envelope_to: str
     raw: bytes

@@ -27,6 +27,7 @@ from syndicate.app import App
 from syndicate.web.context import SchedulerProbe, Web
 from syndicate.web.feeds import FeedFiles
 from syndicate.web.forms import FormGuard
+from syndicate.web.hooks import Hooks
 from syndicate.web.limits import RateLimiter, SubscribeLimits
 from syndicate.web.links import Links
 from syndicate.web.operations import Operations
@@ -62,6 +63,7 @@ def create_app(app: App, *, scheduler: SchedulerProbe | None = None, limits: Sub
         PreferencesPages(web),
         FeedFiles(app.config),
         Operations(web),
+        Hooks(web),
     ):
         flask_app.register_blueprint(area.blueprint())
     _error_pages(flask_app, web)
