@@ -468,6 +468,10 @@ def test_mailgun_events_signed_as_mailgun_signs_act_and_forged_or_stale_ones_cha
         body = mailgun_event(app, failed(ids[hard], hard))
         first, again = client.post("/hooks/mailgun", data=body), client.post("/hooks/mailgun", data=body)
         assert (first.status_code, again.status_code) == (200, 200) and first.data == again.data, "one report"
+        replayed = json.loads(body)  # the captured signature, with an event of the attacker's
+        replayed["event-data"] = failed(ids[other], other, id="forged-1")
+        reuse = client.post("/hooks/mailgun", data=json.dumps(replayed).encode())
+        assert reuse.status_code == 200 and reuse.data == first.data, "the same signed token: the first report"
         complaint = {**failed(ids[complainer], complainer), "event": "complained", "id": "cmpl-1"}
         assert client.post("/hooks/mailgun", data=mailgun_event(app, complaint)).status_code == 200
         blocked = failed(ids[other], other, code="5.7.1", id="block-1")  # permanent, but a spam block: soft

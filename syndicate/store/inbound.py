@@ -71,19 +71,16 @@ def add(
     return int(added), True
 
 
-def get(conn: Connection, report_id: int, *, for_update: bool = False) -> Stored | None:
-    """One report (``for_update``: locked until the transaction ends, so two processings of it take turns)."""
+def get(conn: Connection, report_id: int) -> Stored | None:
+    """One report."""
     query = _with_raw(select(*_columns())).where(inbound.c.id == report_id)
-    row = conn.execute(query.with_for_update(of=inbound) if for_update else query).first()
+    row = conn.execute(query).first()
     return Stored.from_row(row) if row is not None else None
 
 
-def unprocessed(conn: Connection, limit: int, *, for_update: bool = False) -> list[int]:
-    """Ids of reports stored and not yet processed, oldest first (``for_update``: taken, skipping those another
-    node is processing)."""
+def unprocessed(conn: Connection, limit: int) -> list[int]:
+    """Ids of reports stored and not yet processed, oldest first."""
     query = select(inbound.c.id).where(inbound.c.processed_at.is_(None)).order_by(inbound.c.id).limit(limit)
-    if for_update:
-        query = query.with_for_update(skip_locked=True)
     return [int(i) for i in conn.execute(query).scalars()]
 
 

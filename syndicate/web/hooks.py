@@ -4,8 +4,8 @@ Only providers whose key is configured are served (``[inbound] mailgun_key_env``
 any other answers 404. A request is verified as its provider signs it before
 anything is stored (:func:`syndicate.inbound.providers.verify`); a forged or
 stale one is logged and answered 406, which Mailgun takes as "do not retry".
-A verified event is stored under the provider's event id (the same event
-posted twice is one report) and processed at once; it is answered 200 only
+A verified event is stored under its signed token (the same event posted
+twice, or a captured signature with another event, is one report) and processed at once; it is answered 200 only
 after it is committed, so a provider that saw no 200 posts it again.
 """
 
@@ -50,7 +50,7 @@ class Hooks:
         if len(body) > MAX_EVENT:
             return _text("too large\n", 413)
         try:
-            event_id, _ = providers.verify(provider, body, key, self.app.clock())
+            event_id, _ = providers.verify(provider, body, key, self.app.clock())  # its signed token
         except providers.Forged as exc:
             log.warning("a %s webhook request was refused (%s) from %s", provider, exc, self.web.client())
             return _text("signature refused\n", 406)
