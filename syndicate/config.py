@@ -572,6 +572,24 @@ class InboundConfig:
     max_message_bytes: int = setting("Largest report accepted.", 10_000_000, integer(10_000))
     maildir: Path | None = setting('A Maildir read for reports on each tick ("": none).', "", optional_path)
     maildir_done: str = setting("The Maildir's folder processed mail is moved to.", "Processed", one_line_text)
+    ses_topics: tuple[str, ...] = setting(
+        "Amazon SNS topic ARNs whose SES notifications are taken at POST /hooks/ses (their subscriptions are"
+        " confirmed; none: not served).",
+        (),
+        text_list,
+    )
+    postmark_auth_env: str = setting(
+        "Environment variable holding the user:password written in Postmark's webhook URL: events are taken at"
+        ' POST /hooks/postmark ("": not served).',
+        "",
+        env_name,
+    )
+    sendgrid_key_env: str = setting(
+        "Environment variable holding SendGrid's Event Webhook verification key (its public key): events are"
+        ' taken at POST /hooks/sendgrid ("": not served).',
+        "",
+        env_name,
+    )
     mailgun_key_env: str = setting(
         "Environment variable holding Mailgun's HTTP webhook signing key: events are taken at POST /hooks/mailgun"
         ' ("": not served).',

@@ -68,6 +68,9 @@ timeout_seconds = 5.0
 soft_limit = 3
 addresses = ["fbl@example.org"]
 mailgun_key_env = "TEST_MAILGUN_SIGNING_KEY"
+ses_topics = ["arn:aws:sns:eu-west-1:123456789012:ses-bounces"]
+postmark_auth_env = "TEST_POSTMARK_HOOK_AUTH"
+sendgrid_key_env = "TEST_SENDGRID_VERIFICATION_KEY"
 """
 MAILGUN_KEY = "key-7d1c0a5b3e9f4a2c8b6d0e1f2a3b4c5d"
 READERS = [f"reader{i}@receiver.test" for i in range(4)]
@@ -89,6 +92,7 @@ def mailed(
             tick(app)
             site.clock.advance(minutes=1)
         app.sent = {(m.recipients[0], m.sender) for m in server.messages}  # (reader, envelope sender)
+        app.message_ids = {m.recipients[0]: str(m.message["Message-ID"]) for m in server.messages}  # the newest
     listener = Listener(app.receiver, "127.0.0.1:0")
     listener.start()
     app.listener = listener

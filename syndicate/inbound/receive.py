@@ -1,13 +1,14 @@
 """The one path every report takes: stored raw (committed), then classified and acted on.
 
-The listener, the mailbox poller and (later) the providers' webhooks all
+The listener, the mailbox poller and the providers' webhooks all
 call :meth:`Receiver.store` and then :meth:`Receiver.process`; a report
 stored but not processed (a crash in between) is processed by the next tick
 (:class:`HearBack`). Processing a report again changes nothing it changed
 already.
 
 What a report may change, and only when it names its delivery through a
-signed return path (:mod:`syndicate.inbound.verp`), so a forged one cannot
+signed return path (:mod:`syndicate.verp`) or came through a provider's
+verified webhook (:mod:`syndicate.inbound.providers`), so a forged one cannot
 touch anyone:
 
 - a hard bounce suppresses the address at once (the subscriber is *bounced*);
@@ -92,6 +93,11 @@ class Receiver:
         """
         with self.db.write() as conn:
             return store.add(conn, raw, source, envelope_from, envelope_to, self.clock(), digest)
+
+    def store_events(self, source: str, events: Sequence[tuple[str, bytes]]) -> list[int]:
+        """Commit a provider's verified events (digest, bytes) in one transaction; return their report ids."""
+        with self.db.write() as conn:
+            return [store.add(conn, raw, source, "", [], self.clock(), digest)[0] for digest, raw in events]
 
     def process(self, report_id: int, again: bool = False) -> str:
         """Classify report ``report_id`` and act on it; return what it did (``again``: even if it was processed)."""
@@ -192,9 +198,12 @@ class _Batch:
 
     def _read(self, report: store.Waiting) -> _Item:
         recipients = [a.strip() for a in report.envelope_to.split(",") if a.strip()]
-        if report.source in providers.PROVIDERS:  # verified at the door: it names its delivery by Message-ID
+        if report.source in providers.PROVIDERS:  # verified at the door: its delivery by Message-ID, or address
             finding, delivery = providers.read(report.source, report.raw)
             item = _Item(report, finding, recipients)
+            if delivery is None and finding.kind in ACTS_ON_DELIVERY and finding.recipient:
+                subscriber = subscriber_store.by_email(self.conn, finding.recipient)
+                delivery = outbox_table.newest_mail_to(self.conn, subscriber.id) if subscriber else None
             item.delivery_id = delivery
             return item
         unsubscribe = self.receiver.addresses.unsubscribe

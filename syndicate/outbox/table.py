@@ -557,6 +557,17 @@ def sent_to(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list
     return found
 
 
+def newest_mail_to(conn: Connection, subscriber_id: int) -> int | None:
+    """The newest mail delivery to a subscriber that left (sent, or unknown after its hand-off)."""
+    query = select(func.max(deliveries.c.id)).where(
+        deliveries.c.channel == Channel.EMAIL.value,
+        deliveries.c.target == str(subscriber_id),
+        deliveries.c.state.in_([DeliveryState.SENT.value, DeliveryState.UNKNOWN.value]),
+    )
+    newest = conn.execute(query).scalar()
+    return int(newest) if newest is not None else None
+
+
 COMPLAINT_LINE = 0.003  # Gmail's and Yahoo's limit for bulk senders: 0.3% of what was delivered
 
 

@@ -7,7 +7,8 @@
         ├── unsubscribe.py   GET/POST /unsubscribe/<token>  (RFC 8058 one-click)
         ├── preferences.py   GET/POST /preferences/<token>
         ├── feeds.py         GET /feeds/<path>  (ETag, Last-Modified, 304, Link rel=hub/self)
-        └── operations.py    GET /healthz, GET /metrics
+        ├── operations.py    GET /healthz, GET /metrics
+        └── hooks.py         POST /hooks/<provider>  (SES, Postmark, SendGrid, Mailgun events)
     server.py: waitress on a thread (``syndicate serve``, and inside ``syndicate run``)
 
 Nothing here is global: every area is an object built from the App, and the
@@ -16,7 +17,7 @@ Flask app is made fresh by :func:`create_app`, so tests build as many as they li
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import jinja2
 from flask import Flask, Response
@@ -24,6 +25,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from syndicate.app import App
+from syndicate.inbound.providers import Verifier
 from syndicate.web.context import SchedulerProbe, Web
 from syndicate.web.feeds import FeedFiles
 from syndicate.web.forms import FormGuard
@@ -40,8 +42,17 @@ MAX_BODY = 64 * 1024  # the forms are small; a bigger body is refused before it 
 ERROR_KEYS = {404: "not_found", 405: "not_allowed"}
 
 
-def create_app(app: App, *, scheduler: SchedulerProbe | None = None, limits: SubscribeLimits | None = None) -> Flask:
-    """The Flask app for ``app``; ``scheduler`` reports the daemon's health when it runs in this process."""
+def create_app(
+    app: App,
+    *,
+    scheduler: SchedulerProbe | None = None,
+    limits: SubscribeLimits | None = None,
+    verifiers: Mapping[str, Verifier] | None = None,
+) -> Flask:
+    """The Flask app for ``app``; ``scheduler`` reports the daemon's health when it runs in this process.
+
+    ``verifiers`` are the providers' webhooks served (by default, those ``[inbound]`` turns on).
+    """
     web = Web(
         app=app,
         pages=Pages(app.config),
@@ -63,7 +74,7 @@ def create_app(app: App, *, scheduler: SchedulerProbe | None = None, limits: Sub
         PreferencesPages(web),
         FeedFiles(app.config),
         Operations(web),
-        Hooks(web),
+        Hooks(web, verifiers),
     ):
         flask_app.register_blueprint(area.blueprint())
     _error_pages(flask_app, web)

@@ -1,18 +1,20 @@
 """``POST /hooks/<provider>``: sending providers' event webhooks (bounces, complaints, unsubscribes).
 
-Only providers whose key is configured are served (``[inbound] mailgun_key_env``);
-any other answers 404. A request is verified as its provider signs it before
-anything is stored (:func:`syndicate.inbound.providers.verify`); a forged or
-stale one is logged and answered 406, which Mailgun takes as "do not retry".
-A verified event is stored under its signed token (the same event posted
-twice, or a captured signature with another event, is one report) and processed at once; it is answered 200 only
-after it is committed, so a provider that saw no 200 posts it again.
+Only the providers ``[inbound]`` turns on are served (``ses_topics``,
+``postmark_auth_env``, ``sendgrid_key_env``, ``mailgun_key_env``); any other
+answers 404. A request is verified as its provider signs it before anything
+is stored (:mod:`syndicate.inbound.providers`); a forged or stale one is
+logged and answered 406, which the providers take as "do not retry" (401 for
+Postmark's missing or wrong credentials). Each verified event is stored under
+its provider's id for it (the same event posted twice is one report) and
+processed at once; the request is answered 200 only after every event in it
+is committed, so a provider that saw no 200 posts it again.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
 
 from flask import Blueprint, Response, request
 
@@ -21,15 +23,16 @@ from syndicate.web.context import Web
 
 log = logging.getLogger(__name__)
 
-MAX_EVENT = 1_000_000  # bytes: an event is a few kilobytes
+MAX_EVENT = 1_000_000  # bytes: an event is a few kilobytes, a SendGrid batch some hundreds
 
 
 class Hooks:
     """The providers' webhooks."""
 
-    def __init__(self, web: Web) -> None:
+    def __init__(self, web: Web, verifiers: Mapping[str, providers.Verifier] | None = None) -> None:
         self.web = web
         self.app = web.app
+        self.verifiers = providers.configured(self.app.config.inbound) if verifiers is None else verifiers
 
     def blueprint(self) -> Blueprint:
         """The routes of this area."""
@@ -37,32 +40,31 @@ class Hooks:
         bp.add_url_rule("/hooks/<provider>", "hook", self.hook, methods=["POST"])
         return bp
 
-    def _key(self, provider: str) -> str:
-        variable = {"mailgun": self.app.config.inbound.mailgun_key_env}.get(provider, "")
-        return os.environ.get(variable, "") if variable else ""
-
     def hook(self, provider: str) -> Response:
         """Verify, store, process; 200 once stored."""
-        key = self._key(provider)
-        if provider not in providers.PROVIDERS or not key:
+        verify = self.verifiers.get(provider)
+        if verify is None:
             return _text("no such hook\n", 404)
+        request.max_content_length = MAX_EVENT
         body = request.get_data(cache=False)
-        if len(body) > MAX_EVENT:
-            return _text("too large\n", 413)
         try:
-            event_id, _ = providers.verify(provider, body, key, self.app.clock())  # its signed token
+            events = verify(body, {k.lower(): v for k, v in request.headers.items()}, self.app.clock())
         except providers.Forged as exc:
             log.warning("a %s webhook request was refused (%s) from %s", provider, exc, self.web.client())
-            return _text("signature refused\n", 406)
+            response = _text("refused\n", exc.status)
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = 'Basic realm="syndicate hooks"'
+            return response
         receiver = self.app.receiver
-        report_id, _ = receiver.store(body, provider, "", [], digest=f"{provider}:{event_id}")
-        try:
-            receiver.process(report_id)
-        except Exception:  # stored: the next tick processes it
-            log.exception(
-                "%s event %s is stored as report %d but could not be processed", provider, event_id, report_id
-            )
-        return _text(f"stored as report {report_id}\n", 200)
+        stored = receiver.store_events(provider, [(providers.stored_as(provider, e.key), e.raw) for e in events])
+        for report_id in stored:
+            try:
+                receiver.process(report_id)
+            except Exception:  # stored: the next tick processes it
+                log.exception("%s event stored as report %d could not be processed", provider, report_id)
+        if not stored:
+            return _text("nothing to store\n", 200)
+        return _text("stored as " + ", ".join(f"report {i}" for i in stored) + "\n", 200)
 
 
 def _text(body: str, status: int) -> Response:
