@@ -23,7 +23,7 @@ from syndicate.deliver.reaper import Reaper
 from syndicate.deliver.webhooks import http as webhook_http
 from syndicate.deliver.webhooks.compose import Composer as PushComposer
 from syndicate.deliver.webhooks.sender import WebhookSender
-from syndicate.inbound.mailbox import MaildirReader
+from syndicate.inbound.mailbox import mailboxes
 from syndicate.inbound.receive import HearBack, Receiver
 from syndicate.outbox import Channel, Outbox, RetryPolicy
 from syndicate.plan.confirmations import ConfirmationPlanner
@@ -149,8 +149,6 @@ def build_app(
     pushes = PushComposer(config, db, PartnerRenderer(config, entries.attribution_html, entries.attribution_text))
     webhook_sender = WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT))
     receiver = Receiver(config, db, secrets, clock)
-    inbound = config.inbound
-    poll = MaildirReader(receiver, inbound.maildir, inbound.maildir_done) if inbound.maildir is not None else None
     app = App(
         config, db, make_source(config, session), feeds, Pinger(db, session), session, outbox, secrets, email,
         email_composer=composer, email_sender=email_sender, webhook_sender=webhook_sender, receiver=receiver,
@@ -164,7 +162,7 @@ def build_app(
         # Partner pushes are few and quick: a long newsletter run does not hold them up.
         webhook_sender,
         email_sender,
-        HearBack(receiver, poll),  # bounces, complaints and unsubscribes that came back
+        HearBack(receiver, mailboxes(receiver, config.inbound)),  # bounces, complaints and unsubscribes that came back
     ]
     return app
 

@@ -68,7 +68,12 @@ def _settings(config: Config, where: str) -> list[Problem]:
             if variable and not os.environ.get(variable):
                 problems.append(Problem(where, f"email.smtp.{key}: environment variable {variable} is not set"))
     inbound = config.inbound
-    if (inbound.bind or inbound.maildir) and not config.email.return_path:
+    if inbound.imap.host:
+        for key, variable in (("username_env", inbound.imap.username_env), ("password_env", inbound.imap.password_env)):
+            if not variable or not os.environ.get(variable):
+                shown = f"environment variable {variable} is not set" if variable else "not given"
+                problems.append(Problem(where, f"inbound.imap.{key}: {shown}: the mailbox cannot be read"))
+    if (inbound.bind or inbound.maildir or inbound.imap.host) and not config.email.return_path:
         message = (
             "email.return_path is not set: reports that come in are stored and classified, but no bounce or"
             " complaint can be tied to its delivery safely, so none changes anything"

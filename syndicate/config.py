@@ -557,6 +557,24 @@ class EmailConfig:
 
 
 @dataclass(frozen=True)
+class ImapConfig:
+    """``[inbound.imap]``: a mailbox on an IMAP server read for reports on each tick."""
+
+    host: str = setting('IMAP server host ("": none).', "", any_text)
+    port: int = setting("IMAP server port (993 for implicit TLS, 143 for STARTTLS).", 993, integer(1, 65535))
+    security: str = setting("'tls' (implicit TLS) or 'starttls': the mailbox is never read in the clear.", "tls",
+                            choice("tls", "starttls"))  # fmt: skip
+    username_env: str = setting("Environment variable holding the IMAP user name.", "", env_name)
+    password_env: str = setting("Environment variable holding the IMAP password.", "", env_name)
+    ca_file: Path | None = setting(
+        'Certificates (PEM) to trust for the server, for a private CA ("": the system\'s).', "", optional_path
+    )
+    folder: str = setting("The folder reports arrive in.", "INBOX", one_line_text)
+    done: str = setting("The folder processed mail is moved to (made if missing).", "Processed", one_line_text)
+    timeout_seconds: float = setting("Seconds to wait for the server at each step.", 30.0, number(0.1))
+
+
+@dataclass(frozen=True)
 class InboundConfig:
     """``[inbound]``: hearing back: bounces, complaints and mailto unsubscribes."""
 
@@ -596,6 +614,7 @@ class InboundConfig:
         "",
         env_name,
     )
+    imap: ImapConfig = section(ImapConfig, "An IMAP mailbox read on each tick.")
     soft_limit: int = setting("Soft bounces within soft_window_days that suppress an address.", 3, integer(1))
     soft_window_days: int = setting("The window soft bounces are counted in.", 15, integer(1))
 

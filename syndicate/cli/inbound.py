@@ -47,17 +47,26 @@ def serve_command(ctx: Context, bind: str | None, lmtp: bool | None) -> None:
 @click.argument("maildir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @pass_context
 def read_command(ctx: Context, maildir: Path | None) -> None:
-    """Read a Maildir (default: inbound.maildir) now, and process what came in.
+    """Read the mailboxes now (inbound.maildir and inbound.imap, or the Maildir given), and process what came in.
 
-    Each message is stored before it is moved to the inbound.maildir_done folder.
+    Each message is stored before it is moved to the done folder (inbound.maildir_done,
+    inbound.imap.done); nothing is deleted.
     """
-    from syndicate.inbound.mailbox import MaildirReader
+    from syndicate.inbound.mailbox import MaildirReader, mailboxes
 
     app = ctx.app()
-    path = maildir or app.config.inbound.maildir
-    if path is None:
-        raise click.ClickException("inbound.maildir is not set: give the Maildir's path")
-    read = MaildirReader(app.receiver, path, app.config.inbound.maildir_done)()
+    settings = app.config.inbound
+    readers = (
+        [MaildirReader(app.receiver, maildir, settings.maildir_done)] if maildir else mailboxes(app.receiver, settings)
+    )
+    if not readers:
+        raise click.ClickException("neither inbound.maildir nor inbound.imap.host is set: give a Maildir's path")
+    read = 0
+    for reader in readers:
+        try:
+            read += reader()
+        except Exception as exc:
+            raise click.ClickException(f"{reader} could not be read: {exc}") from exc
     done = app.receiver.process_waiting()
     click.echo(f"{read} read, {done['processed']} processed" + (f", {done['failed']} failed" if done["failed"] else ""))
 

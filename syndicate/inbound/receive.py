@@ -94,6 +94,13 @@ class Receiver:
         with self.db.write() as conn:
             return store.add(conn, raw, source, envelope_from, envelope_to, self.clock(), digest)
 
+    def store_many(self, reports: Sequence[tuple[bytes, str, str, Sequence[str]]]) -> list[int]:
+        """Commit reports (bytes, source, envelope sender, recipients) in one transaction; return their ids."""
+        with self.db.write() as conn:
+            return [
+                store.add(conn, raw, source, sender, to, self.clock(), None)[0] for raw, source, sender, to in reports
+            ]
+
     def store_events(self, source: str, events: Sequence[tuple[str, bytes]]) -> list[int]:
         """Commit a provider's verified events (digest, bytes) in one transaction; return their report ids."""
         with self.db.write() as conn:
@@ -354,17 +361,21 @@ class _Batch:
 
 @dataclass
 class HearBack:
-    """The tick's stage: read the mailbox, if one is set, and process every report not processed yet."""
+    """The tick's stage: read the mailboxes that are set, and process every report not processed yet."""
 
     receiver: Receiver
-    poll: Callable[[], int] | None = None
+    mailboxes: Sequence[Callable[[], int]] = ()  # each reads new mail into the receiver, returning how many
     name: str = "hear-back"
     role: Role = Role.WORKER
 
     def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
-        """Read new mail, then process what waits."""
-        counts: dict[str, int] = {}
-        if self.poll is not None:
-            counts["read"] = self.poll()
+        """Read new mail, then process what waits; a mailbox that cannot be read is tried again next tick."""
+        counts: Counter[str] = Counter()
+        for read in self.mailboxes:
+            try:
+                counts["read"] += read()
+            except Exception as exc:  # a server down, a login refused: what came in before is stored
+                counts["mailbox failed"] += 1
+                log.warning("a mailbox could not be read (%s): %s; tried again next tick", read, exc)
         counts.update(self.receiver.process_waiting(stop))
         return {k: v for k, v in counts.items() if v}
