@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy
 from click.testing import CliRunner
 from conftest import PG_URL, ROOT, Site
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from syndicate.cli import main
 from syndicate.store.db import Database
@@ -78,6 +78,30 @@ def test_status_reads_an_older_database_without_upgrading_it(site):
     assert schema_version(site.db_url) == str(VERSION - 1)  # looked at, not upgraded
     assert run(site, "once")[0] == 0
     assert schema_version(site.db_url) == str(VERSION)
+
+
+def test_a_version_7_database_gains_the_delivery_each_subscriber_change_followed(site):
+    site.config()
+    assert run(site, "once")[0] == 0
+    db = Database(site.db_url)
+    try:
+        with db.write() as conn:  # as version 7 left it: changes without their delivery
+            conn.exec_driver_sql("ALTER TABLE subscriber_changes DROP COLUMN delivery_id")
+            conn.execute(meta.update().where(meta.c.key == "schema_version").values(value="7"))
+            conn.exec_driver_sql(
+                "INSERT INTO subscriber_changes (subscriber_id, status, cause, at) VALUES (1, 'bounced', 'kept', '2026-11-01 00:00:00')"
+            )
+    finally:
+        db.dispose()
+    assert run(site, "once")[0] == 0
+    assert schema_version(site.db_url) == str(VERSION)
+    db = Database(site.db_url)
+    try:
+        with db.read() as conn:
+            assert "delivery_id" in {c["name"] for c in inspect(conn).get_columns("subscriber_changes")}
+            assert conn.exec_driver_sql("SELECT cause, delivery_id FROM subscriber_changes").all() == [("kept", None)]
+    finally:
+        db.dispose()
 
 
 def test_status_before_any_database_exists_creates_none(sqlite_site):

@@ -410,7 +410,7 @@ def test_classify_survives_a_report_cut_or_garbled_anywhere(cut, junk):
     assert isinstance(classify(garbled).kind, Kind)
 
 
-def test_status_metrics_and_healthz_show_each_editions_bounces_and_complaint_rate(site, make_app):
+def test_status_metrics_and_healthz_show_each_editions_bounces_complaint_rate_and_unsubscribes(site, make_app):
     with mailed(site, make_app) as app:
         hard, complainer = READERS[0], READERS[1]
         (hard_path,) = return_paths(app, hard)
@@ -418,22 +418,35 @@ def test_status_metrics_and_healthz_show_each_editions_bounces_and_complaint_rat
         processed(app, report_id(send_back(app, postfix_dsn(hard_path, hard, delivery_of(hard_path)), to=hard_path)))
         raw = arf_complaint(complaint_path, complainer, delivery_of(complaint_path))
         processed(app, report_id(send_back(app, raw, to="fbl@example.org")))
+        by_mail, by_web = READERS[2], READERS[3]  # one unsubscribes by mailto, one on the page by one-click
+        to = app.config.unsubscribe_address
+        processed(app, report_id(send_back(app, unsubscribe_mail(to, by_mail), to=to, sender=by_mail)))
+        web = make_web(app)
+        with app.db.read() as conn:
+            leaving = subscriber_store.by_email(conn, by_web)
+        assert leaving is not None
+        token = app.secrets.sign("unsubscribe", leaving.id, leaving.email)
+        clicked = web.flask.test_client(use_cookies=False).post(
+            f"/unsubscribe/{token}", data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+        )
+        assert clicked.status_code == 200 and status_of(app, by_web) == "unsubscribed"
         edition = gather(app)["editions"][0]
-        assert {k: edition[k] for k in ("sent", "hard", "soft", "complaints", "over_the_line")} == {
-            "sent": 4, "hard": 1, "soft": 0, "complaints": 1, "over_the_line": True,
+        assert {k: edition[k] for k in ("sent", "hard", "soft", "complaints", "unsubscribes", "over_the_line")} == {
+            "sent": 4, "hard": 1, "soft": 0, "complaints": 1, "unsubscribes": 2, "over_the_line": True,
         }  # fmt: skip
         assert edition["complaint_rate"] == 0.25
         text = exposition(app)
         number = edition["edition"]
         assert f'syndicate_edition_complaint_rate{{edition="{number}"}} 0.25' in text
         assert f'syndicate_edition_reports{{edition="{number}",kind="hard"}} 1' in text
+        assert f'syndicate_edition_reports{{edition="{number}",kind="unsubscribe"}} 2' in text
         assert 'syndicate_inbound_reports{kind="complaint"} 1' in text
-        response = make_web(app).client.get("/healthz")
+        response = web.client.get("/healthz")
         assert response.status_code == 200, "a complaint rate warns; it does not take the service down"
         warning = response.get_json()["checks"]["complaints"]["warning"]
         assert f"edition {number} 25.00%" in warning
         shown = CliRunner().invoke(main, ["--config", str(site.root / "config.toml"), "status"])
-        assert "1 hard and 0 soft bounces, 1 complaints (25.00%)  over the 0.3% line" in shown.output, shown.output
+        assert "1 hard and 0 soft bounces, 1 complaints (25.00%), 2 unsubscribes  over the 0.3% line" in shown.output
 
 
 def mailgun_event(app: Any, event: dict[str, Any], key: str = MAILGUN_KEY, age: float = 0) -> bytes:

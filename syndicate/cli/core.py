@@ -163,7 +163,7 @@ def _print_status(status: dict[str, Any]) -> None:
         click.echo(
             f"edition {edition['edition']} ({edition['subject']}): {edition['sent']} sent, {edition['hard']} hard and"
             f" {edition['soft']} soft bounces, {edition['complaints']} complaints"
-            f" ({edition['complaint_rate']:.2%}){line}"
+            f" ({edition['complaint_rate']:.2%}), {edition['unsubscribes']} unsubscribes{line}"
         )
     if status.get("inbound"):
         click.echo("reports that came back: " + _listed(status["inbound"]))

@@ -312,7 +312,12 @@ class _Batch:
             return f"already {subscriber.status}"
         people[subscriber.id] = dataclasses.replace(subscriber, status=Status.UNSUBSCRIBED)
         self.unsubscribe.append(subscriber.id)
-        self._keep(subscriber.id, Status.UNSUBSCRIBED, "mailto unsubscribe", report.id)
+        if item.delivery_id is None:  # the newsletter it answers: the newest that went to them
+            item.delivery_id = outbox_table.newest_mail_to(self.conn, subscriber.id)
+        how = (
+            "mailto unsubscribe" if report.source not in providers.PROVIDERS else f"unsubscribe through {report.source}"
+        )
+        self._keep(subscriber.id, Status.UNSUBSCRIBED, how, report.id, item.delivery_id)
         return "unsubscribed"
 
     def _change(self, item: _Item, people: dict[int, subscriber_store.Subscriber], status: Status, cause: str) -> str:
@@ -325,17 +330,18 @@ class _Batch:
             self.unsubscribe.append(subscriber.id)
         self.suppress.append((subscriber.email, reason, status))
         people[subscriber.id] = dataclasses.replace(subscriber, status=status)
-        self._keep(subscriber.id, status, cause, item.report.id)
+        self._keep(subscriber.id, status, cause, item.report.id, item.delivery_id)
         log.warning("%s is %s now: %s", subscriber.email, status, reason)
         return f"{status}: {cause}"
 
-    def _keep(self, subscriber_id: int, status: Status, cause: str, report_id: int) -> None:
+    def _keep(self, subscriber_id: int, status: Status, cause: str, report_id: int, delivery_id: int | None) -> None:
         self.changes.append(
             {
                 "subscriber_id": subscriber_id,
                 "status": status.value,
                 "cause": cause,
                 "report_id": report_id,
+                "delivery_id": delivery_id,
                 "at": self.now,
             }
         )

@@ -22,7 +22,8 @@ from sqlalchemy.sql import Select
 from syndicate.outbox.states import MAYBE_RECEIVED, Channel, DeliveryState, SourceKind
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import dialect_insert
-from syndicate.store.schema import deliveries, editions, inbound
+from syndicate.store.schema import deliveries, editions, inbound, subscriber_changes
+from syndicate.subscribers import Status
 
 OWED = (DeliveryState.PENDING, DeliveryState.IN_FLIGHT)
 
@@ -572,7 +573,8 @@ COMPLAINT_LINE = 0.003  # Gmail's and Yahoo's limit for bulk senders: 0.3% of wh
 
 
 def edition_reports(conn: Connection, newest: int = 5) -> list[dict[str, Any]]:
-    """The newest mailed editions: subject, messages sent, and the deliveries a report came back for, by kind.
+    """The newest mailed editions: subject, messages sent, the deliveries a report came back for, by kind, and
+    the readers who unsubscribed after it (by mail, a provider or the web pages: it was the newest mail they had).
 
     Each delivery counts once per kind however many reports it drew; the complaint rate
     is complaints over sent.
@@ -610,6 +612,17 @@ def edition_reports(conn: Connection, newest: int = 5) -> list[dict[str, Any]]:
     )
     for edition, kind, count in conn.execute(query):
         reports[int(edition)][str(kind)] = int(count)
+    left = (
+        select(deliveries.c.source_id, func.count(func.distinct(subscriber_changes.c.subscriber_id)))
+        .join(deliveries, deliveries.c.id == subscriber_changes.c.delivery_id)
+        .where(
+            subscriber_changes.c.status == Status.UNSUBSCRIBED.value,
+            deliveries.c.source_kind == "edition",
+            deliveries.c.source_id.in_(ids),
+        )
+        .group_by(deliveries.c.source_id)
+    )
+    unsubscribes = {int(edition): int(count) for edition, count in conn.execute(left)}
     subjects = dict(conn.execute(select(editions.c.id, editions.c.subject).where(editions.c.id.in_(ids))).all())
     rows = []
     for edition in ids:
@@ -618,6 +631,7 @@ def edition_reports(conn: Connection, newest: int = 5) -> list[dict[str, Any]]:
         rows.append({
             "edition": edition, "subject": subjects.get(edition, ""), "sent": got,
             "hard": said.get("hard", 0), "soft": said.get("soft", 0), "complaints": said.get("complaint", 0),
+            "unsubscribes": unsubscribes.get(edition, 0),
             "complaint_rate": round(rate, 5), "over_the_line": rate > COMPLAINT_LINE,
         })  # fmt: skip
     return rows

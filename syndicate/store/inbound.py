@@ -154,7 +154,11 @@ def bounce_history(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int,
 
 
 def change_many(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Keep why subscribers' standing changed (rows: subscriber_id, status, cause, report_id, at)."""
+    """Keep why subscribers' standing changed (rows: subscriber_id, status, cause, report_id, delivery_id, at).
+
+    ``report_id`` is the report that caused it (none for a change made on a web page); ``delivery_id``
+    the mail it followed, which names the edition it is counted for.
+    """
     if rows:
         conn.execute(insert(subscriber_changes), list(rows))
 

@@ -315,6 +315,7 @@ subscriber_changes = Table(
     Column("status", String(16), nullable=False),
     Column("cause", Text, nullable=False),
     Column("report_id", BigInteger),
+    Column("delivery_id", BigInteger),  # the mail the change followed (the newest to them then): its edition
     Column("at", UTCDateTime, nullable=False),
 )
 
@@ -363,6 +364,12 @@ def _index_deliveries_by_target(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_deliveries_target ON deliveries (target)")
 
 
+def _changes_name_their_delivery(conn: Connection) -> None:
+    # A database built for an upgrade test from today's tables has the column already.
+    if "delivery_id" not in {c["name"] for c in inspect(conn).get_columns("subscriber_changes")}:
+        conn.exec_driver_sql("ALTER TABLE subscriber_changes ADD COLUMN delivery_id BIGINT")
+
+
 def tables_at(version: int) -> list[Table]:
     """The tables a database at ``version`` has (for upgrade tests)."""
     later = {t for v, upgrade in UPGRADES.items() if v >= version for t in getattr(upgrade, "tables", ())}
@@ -377,8 +384,9 @@ UPGRADES: dict[int, Upgrade] = {
     4: _Steps(_create(subscribe_requests), _clean_stored_text),
     5: _create(relay_usage, relay_state),
     6: _Steps(_create(inbound, inbound_raw, subscriber_changes), _index_deliveries_by_target),
+    7: _changes_name_their_delivery,
 }
-VERSION = 7
+VERSION = 8
 
 
 def migrate(db: Database) -> int:

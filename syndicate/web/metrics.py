@@ -94,7 +94,10 @@ def _relays(rows: list[dict[str, Any]]) -> list[Family]:
 def _editions(rows: list[dict[str, Any]]) -> list[Family]:
     sent = Family("syndicate_edition_sent", "gauge", "Messages of each of the newest editions sent.")
     bounced = Family(
-        "syndicate_edition_reports", "gauge", "Deliveries of each of the newest editions a report came back for."
+        "syndicate_edition_reports",
+        "gauge",
+        "Deliveries of each of the newest editions a report came back for (hard, soft, complaint), and the readers"
+        " who unsubscribed after it (unsubscribe).",
     )
     rate = Family(
         "syndicate_edition_complaint_rate", "gauge", "Complaints over messages sent, per edition (the line is 0.003)."
@@ -102,8 +105,8 @@ def _editions(rows: list[dict[str, Any]]) -> list[Family]:
     for row in rows:
         edition = str(row["edition"])
         sent.add(row["sent"], edition=edition)
-        for kind in ("hard", "soft", "complaints"):
-            bounced.add(row[kind], edition=edition, kind=kind.rstrip("s") if kind == "complaints" else kind)
+        for kind in ("hard", "soft", "complaints", "unsubscribes"):
+            bounced.add(row[kind], edition=edition, kind=kind.removesuffix("s"))
         rate.add(row["complaint_rate"], edition=edition)
     return [family for family in (sent, bounced, rate) if family.samples]
 

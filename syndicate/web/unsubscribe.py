@@ -23,6 +23,8 @@ import logging
 
 from flask import Blueprint, Response, request, url_for
 
+from syndicate.outbox import table as outbox_table
+from syndicate.store import inbound as inbound_store
 from syndicate.store import subscribers as store
 from syndicate.store.subscribers import Subscriber
 from syndicate.subscribers import Status
@@ -100,6 +102,10 @@ def unsubscribe(web: Web, subscriber: Subscriber, how: str) -> None:
     """Stop all mail to ``subscriber`` now (pending deliveries are cancelled when their turn comes)."""
     if subscriber.status not in (Status.ACTIVE, Status.PENDING):
         return
+    now = web.app.clock()
     with web.app.db.write() as conn:
-        store.set_status(conn, subscriber.id, Status.UNSUBSCRIBED, web.app.clock())
+        store.set_status(conn, subscriber.id, Status.UNSUBSCRIBED, now)
+        change = {"subscriber_id": subscriber.id, "status": Status.UNSUBSCRIBED.value, "cause": f"unsubscribed through {how}",
+                  "report_id": None, "delivery_id": outbox_table.newest_mail_to(conn, subscriber.id), "at": now}  # fmt: skip
+        inbound_store.change_many(conn, [change])
     log.info("subscriber %d unsubscribed through %s", subscriber.id, how)
