@@ -13,7 +13,8 @@ return path, act (suppress, count a soft bounce, unsubscribe), record.
 Printed in the same run:
   (a) parsing alone: email.message_from_bytes (compat32) over the same reports;
   (b) syndicate: processing the stored reports, reports per second.
-Goal: (b) >= 50% of (a).
+Goal: (b) >= 50% of (a). A DSN is read from its machine-readable part alone (its
+second part), so syndicate can take a report faster than parsing it whole.
 """
 
 from __future__ import annotations

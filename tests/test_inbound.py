@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from inbound_reports import (
     arf_complaint,
@@ -41,7 +41,8 @@ from test_email_delivery import add_subscribers
 from web_support import make_web
 
 from syndicate.cli import main
-from syndicate.inbound.classify import Kind, classify
+from syndicate.inbound import classify as classify_module
+from syndicate.inbound.classify import Finding, Kind, classify
 from syndicate.inbound.listener import Listener
 from syndicate.pipeline import tick
 from syndicate.status import gather
@@ -408,6 +409,31 @@ def test_classify_survives_a_report_cut_or_garbled_anywhere(cut, junk):
     real = postfix_dsn("bounces+7.abcdefghij@bounces.example.org", "gone@receiver.test", 7)
     garbled = real[:cut] + junk + real[cut + len(junk) :]
     assert isinstance(classify(garbled).kind, Kind)
+
+
+def whole(raw: bytes) -> Finding:
+    """What classify finds when it parses the whole report (its shortcut to the machine-readable part off)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(classify_module, "_machine_part", lambda raw: None)
+        return classify(raw)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    write=st.sampled_from([postfix_dsn, exim_dsn, microsoft_ndr, gmail_dsn, arf_complaint]),
+    user=st.from_regex(r"[a-z0-9._%+-]{1,20}", fullmatch=True),
+    boundary=st.from_regex(r"[A-Za-z0-9'()+_,./:=?-]{1,60}", fullmatch=True),
+    cut=st.integers(min_value=0, max_value=3000) | st.none(),
+    junk=st.binary(max_size=20),
+)
+def test_reading_only_the_machine_readable_part_finds_what_the_whole_parse_finds(write, user, boundary, cut, junk):
+    raw = write("bounces+7.abcdefghij@bounces.example.org", f"{user}@receiver.test", 7)
+    raw = raw.replace(b'boundary="B0UND"', f'boundary="{boundary}"'.encode()).replace(
+        b"--B0UND", b"--" + boundary.encode()
+    )
+    if cut is not None:  # and garbled anywhere
+        raw = raw[:cut] + junk + raw[cut + len(junk) :]
+    assert classify(raw) == whole(raw)
 
 
 def test_status_metrics_and_healthz_show_each_editions_bounces_complaint_rate_and_unsubscribes(site, make_app):

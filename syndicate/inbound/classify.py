@@ -21,6 +21,11 @@ listener, a mailbox, a provider's webhook turns its event into the same
   old Exchange, a dozen others): hard or soft as they say;
 - the rest is ``unknown``, kept for the operator.
 
+A DSN or feedback report is read from its machine-readable part alone (the
+second of its three parts, found by its boundary): the returned original,
+often the whole newsletter, is not parsed. A report whose second part does
+not read as one is parsed whole and goes down the list above.
+
 Hostile input is expected: the parser is the standard library's, lenient
 (``compat32``), and nothing here raises on a malformed message.
 """
@@ -35,6 +40,7 @@ import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
@@ -77,6 +83,7 @@ AUTO_SUBJECT = re.compile(
 )
 VACATION_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Vacation", "X-Autoresponder")
 MAX_DETAIL = 1000
+HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 def parse(raw: bytes) -> Message:
@@ -86,6 +93,12 @@ def parse(raw: bytes) -> Message:
 
 def classify(raw: bytes, to_unsubscribe: bool = False) -> Finding:
     """What ``raw`` says (``to_unsubscribe``: it was sent to the unsubscribe address)."""
+    machine = _machine_part(raw)
+    if machine is not None:  # the report's machine-readable part says it all: the rest need not be parsed
+        part, report = machine
+        finding = (_dsn if report == "delivery-status" else _arf_part)(parse(part))
+        if finding is not None:
+            return finding
     message = parse(raw)
     report = _report_type(message)
     if report == "delivery-status":
@@ -102,6 +115,42 @@ def classify(raw: bytes, to_unsubscribe: bool = False) -> Finding:
     if _auto_reply(message):
         return Finding(Kind.AUTO_REPLY, detail=_header(message, "Subject"), sender=_address(message, "From"))
     return _fallback(message)
+
+
+def _machine_part(raw: bytes) -> tuple[bytes, str] | None:
+    """A DSN's or feedback report's machine-readable part (its second), alone, and the report type.
+
+    RFC 3464 and RFC 5965 put the human-readable text first, the machine-readable part
+    second, and the original message (often the whole newsletter) third. Only the second
+    says anything; parsing the others is most of the work. ``None`` when ``raw`` is not
+    such a report with its parts delimited; a part that does not read is parsed whole.
+    """
+    end = HEADER_END.search(raw)
+    if end is None:
+        return None
+    head = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[: end.end()])
+    try:
+        if head.get_content_type() != "multipart/report":
+            return None
+        report = str(head.get_param("report-type", "") or "").lower()
+        boundary = head.get_boundary()
+        if report not in ("delivery-status", "feedback-report") or not boundary:
+            return None
+        marker = b"\n--" + boundary.encode("ascii")
+    except (UnicodeError, ValueError, TypeError):  # a hostile header: the whole parse will say what it can
+        return None
+    lines: list[tuple[int, int]] = []  # where each of the first three delimiter lines starts and ends
+    at = raw.find(marker, end.start())
+    while at != -1 and len(lines) < 3:
+        after = at + len(marker)
+        line_end = raw.find(b"\n", after)
+        line_end = len(raw) if line_end == -1 else line_end + 1
+        if not raw[after:line_end].strip(b" \t\r\n"):  # the boundary alone: not "--" (the end), not a longer one
+            lines.append((at, line_end))
+        at = raw.find(marker, after)
+    if len(lines) < 3:
+        return None
+    return raw[lines[1][1] : lines[2][0]].rstrip(b"\r"), report
 
 
 def _report_type(message: Message) -> str:
@@ -167,6 +216,10 @@ def about_the_address(code: str) -> bool:
 
 def _arf(message: Message) -> Finding:
     """RFC 5965: the machine-readable part says who complained about what."""
+    return _arf_part(message) or Finding(Kind.COMPLAINT, detail="feedback report without its machine-readable part")
+
+
+def _arf_part(message: Message) -> Finding | None:
     for part in message.walk():
         if part.get_content_type() != "message/feedback-report":
             continue
@@ -174,7 +227,7 @@ def _arf(message: Message) -> Finding:
         recipient = _plain(fields.get("original-rcpt-to", ""))
         detail = fields.get("feedback-type", "abuse")
         return Finding(Kind.COMPLAINT, recipient, detail=detail[:MAX_DETAIL])
-    return Finding(Kind.COMPLAINT, detail="feedback report without its machine-readable part")
+    return None
 
 
 def _fields(part: Message) -> dict[str, str]:
