@@ -386,6 +386,23 @@ def test_reports_stored_but_not_processed_are_processed_by_the_next_tick_and_the
     assert again.exit_code == 0 and "already bounced" in again.output, again.output
 
 
+def test_a_report_that_cannot_be_processed_is_kept_for_the_operator_and_holds_no_other_back(site, make_app, caplog):
+    with mailed(site, make_app) as app:
+        paths = {r: return_paths(app, r)[0] for r in READERS[:3]}
+    for reader, path in paths.items():
+        app.receiver.store(postfix_dsn(path, reader, delivery_of(path)), "smtp", "", [path])
+    # An event stored by the webhook that no longer reads (written by another version, say): it fails alone.
+    (broken,) = app.receiver.store_events("sendgrid", [("sendgrid:old-1", b"[not an event")])
+    assert tick(app).stages["hear-back"] == {"processed": 3, "failed": 1}
+    assert [status_of(app, r) for r in paths] == ["bounced"] * 3
+    assert "a batch of reports could not be processed; each is tried alone" in caplog.text
+    with app.db.read() as conn:
+        kept = inbound_store.get(conn, broken)
+    assert kept is not None and kept.action == "could not be processed: kept for the operator"
+    assert kept.detail.startswith("Forged: not a SendGrid event")
+    assert tick(app).stages["hear-back"] == {}, "recorded: it is not tried again on every tick"
+
+
 @given(st.integers(min_value=1, max_value=2**63 - 1), st.booleans())
 def test_a_return_path_names_its_delivery_and_no_other(delivery, upper):
     signer = ReturnPath("bounces@Bounces.Example.org", [b"k" * 32, b"old" * 11])
