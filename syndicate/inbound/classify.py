@@ -40,7 +40,6 @@ import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
@@ -84,6 +83,13 @@ AUTO_SUBJECT = re.compile(
 VACATION_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Vacation", "X-Autoresponder")
 MAX_DETAIL = 1000
 HEADER_END = re.compile(rb"\r?\n\r?\n")
+HEADER_LINE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")  # as email.feedparser's headerRE
+NEWLINE = re.compile(r"\r\n|\r|\n")
+MAX_HEAD = 64 * 1024
+SIMPLE_ADDRESS = re.compile(
+    r"<?([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)>?",
+    re.ASCII,
+)
 
 
 def parse(raw: bytes) -> Message:
@@ -125,10 +131,12 @@ def _machine_part(raw: bytes) -> tuple[bytes, str] | None:
     says anything; parsing the others is most of the work. ``None`` when ``raw`` is not
     such a report with its parts delimited; a part that does not read is parsed whole.
     """
-    end = HEADER_END.search(raw)
-    if end is None:
+    found = _content_type(raw)
+    if found is None:
         return None
-    head = BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[: end.end()])
+    value, body = found
+    head = Message()
+    head["Content-Type"] = value
     try:
         if head.get_content_type() != "multipart/report":
             return None
@@ -140,7 +148,7 @@ def _machine_part(raw: bytes) -> tuple[bytes, str] | None:
     except (UnicodeError, ValueError, TypeError):  # a hostile header: the whole parse will say what it can
         return None
     lines: list[tuple[int, int]] = []  # where each of the first three delimiter lines starts and ends
-    at = raw.find(marker, end.start())
+    at = raw.find(marker, max(body - 2, 0))
     while at != -1 and len(lines) < 3:
         after = at + len(marker)
         line_end = raw.find(b"\n", after)
@@ -151,6 +159,44 @@ def _machine_part(raw: bytes) -> tuple[bytes, str] | None:
     if len(lines) < 3:
         return None
     return raw[lines[1][1] : lines[2][0]].rstrip(b"\r"), report
+
+
+def _content_type(raw: bytes) -> tuple[str, int] | None:
+    """The first Content-Type header's value, and where the body starts, read as the email package reads them.
+
+    The header lines are split and told apart as its feed parser does (``str.splitlines``
+    on the ASCII text, a header line is a name and a colon or a folded continuation, the
+    first other line ends the headers), without building a message: most of the cost of a
+    small report is that machinery.
+    """
+    end = HEADER_END.search(raw)
+    text = raw[: end.end() if end else min(len(raw), MAX_HEAD)].decode("ascii", "surrogateescape")
+    value: list[str] | None = None
+    current: list[str] | None = None
+    position = 0
+    for line in text.splitlines(True):
+        if not HEADER_LINE.match(line):
+            if NEWLINE.match(line):
+                position += len(line)
+            break
+        position += len(line)
+        if line[0] in " \t":
+            if current is not None:
+                current.append(line)
+            continue
+        if line.startswith("From "):
+            current = None
+            continue
+        name, _, rest = line.partition(":")
+        if not name:
+            current = None
+            continue
+        current = [rest.lstrip(" \t")] if value is None and name.lower() == "content-type" else None
+        if current is not None:
+            value = current
+    if value is None:
+        return None
+    return "".join(value).rstrip("\r\n"), len(text[:position].encode("ascii", "surrogateescape"))
 
 
 def _report_type(message: Message) -> str:
@@ -289,7 +335,11 @@ def _typed_address(value: str) -> str:
 
 
 def _plain(value: str) -> str:
-    address = parseaddr(value.strip())[1] or value.strip().strip("<>")
+    value = value.strip()
+    simple = SIMPLE_ADDRESS.fullmatch(value)  # most are: parseaddr would return it unchanged
+    if simple:
+        return simple.group(1).lower()
+    address = parseaddr(value)[1] or value.strip("<>")
     return address.lower() if "@" in address else ""
 
 
