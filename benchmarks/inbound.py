@@ -13,6 +13,8 @@ return path, act (suppress, count a soft bounce, unsubscribe), record.
 Printed in the same run:
   (a) parsing alone: email.message_from_bytes (compat32) over the same reports;
   (b) syndicate: processing the stored reports, reports per second.
+Each round measures (a) then (b) back to back; on a shared machine the median of the
+rounds' ratios is the steadier figure, and the best of each is printed beside it.
 Goal: (b) >= 50% of (a). A DSN is read from its machine-readable part alone (its
 second part), so syndicate can take a report faster than parsing it whole.
 """
@@ -24,6 +26,7 @@ import email
 import email.policy
 import logging
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -163,10 +166,12 @@ def main() -> None:
             rate, kinds = process(config_path, made)
             processed.append(rate)
     a, b = max(parsed), max(processed)
+    paired = sorted(y / x for x, y in zip(parsed, processed, strict=True))  # each round's (a) and (b), back to back
     print(f"reports: {args.reports:,}; {args.rounds} rounds; subscribers after: {dict(kinds)}")
     print(f"(a) parsing alone (email package):     {a:8,.0f} reports/s   {[round(x) for x in parsed]}")
     print(f"(b) syndicate (classify, match, act):   {b:8,.0f} reports/s   {[round(x) for x in processed]}")
-    print(f"(b)/(a) = {b / a:5.0%} (goal >= 50%)")
+    print(f"(b)/(a), best of each = {b / a:5.0%}; per round {[f'{r:.0%}' for r in paired]},"
+          f" median {statistics.median(paired):.0%} (goal >= 50%)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ import logging
 import re
 from dataclasses import dataclass
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
+from typing import Any
 
 from flufl.bounce import all_failures
 
@@ -140,8 +141,11 @@ def _machine_part(raw: bytes) -> tuple[bytes, str] | None:
     try:
         if head.get_content_type() != "multipart/report":
             return None
-        report = str(head.get_param("report-type", "") or "").lower()
-        boundary = head.get_boundary()
+        params: dict[str, Any] = {}  # read once: as get_param and get_boundary read them, each alone
+        for key, given in head.get_params(failobj=[]):
+            params.setdefault(key.lower(), given)
+        report = str(params.get("report-type", "") or "").lower()
+        boundary = collapse_rfc2231_value(params["boundary"]).rstrip() if "boundary" in params else None
         if report not in ("delivery-status", "feedback-report") or not boundary:
             return None
         marker = b"\n--" + boundary.encode("ascii")
