@@ -26,6 +26,7 @@ from syndicate.deliver.webhooks.sender import WebhookSender
 from syndicate.inbound.mailbox import mailboxes
 from syndicate.inbound.receive import HearBack, Receiver
 from syndicate.outbox import Channel, Outbox, RetryPolicy
+from syndicate.outbox.rollups import Rollup
 from syndicate.plan.confirmations import ConfirmationPlanner
 from syndicate.plan.editions import EditionPlanner
 from syndicate.plan.events import EventPlanner
@@ -163,6 +164,7 @@ def build_app(
         webhook_sender,
         email_sender,
         HearBack(receiver, mailboxes(receiver, config.inbound)),  # bounces, complaints and unsubscribes that came back
+        Rollup(db, clock),  # what settled, counted by the hour for the console
     ]
     return app
 

@@ -620,6 +620,22 @@ class InboundConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """``[admin]``: the operator's console at /admin and its JSON API at /api/v1."""
+
+    enabled: bool = setting("Serve the console and the API (accounts: `syndicate admin add-user`).", True, boolean)
+    idle_minutes: int = setting("A console session ends after this long without a request.", 30, integer(1, 1440))
+    session_hours: int = setting("A console session ends this long after its login, however busy.", 12, integer(1, 168))
+    lockout_attempts: int = setting("Failed logins in a row that lock an account.", 5, integer(1, 100))
+    lockout_minutes: int = setting("How long a locked account stays locked.", 15, integer(1, 10080))
+    client_attempts: int = setting(
+        "Failed logins from one client address, within lockout_minutes, after which it may not try again.",
+        20,
+        integer(1, 10000),
+    )
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """``[web]``: the subscriber pages and feed server (syndicate serve)."""
 
@@ -726,6 +742,7 @@ class Config:
     email: EmailConfig = section(EmailConfig, "Newsletters.")
     web: WebConfig = section(WebConfig, "Web pages.")
     inbound: InboundConfig = section(InboundConfig, "Bounces, complaints and mailto unsubscribes.")
+    admin: AdminConfig = section(AdminConfig, "The operator's console and its API.")
     partner_defaults: PartnerDefaultsConfig = section(PartnerDefaultsConfig, "Defaults of every partner.")
     partners: tuple[PartnerConfig, ...] = table_list(PartnerConfig, "Partner sites statements are pushed to.")
 

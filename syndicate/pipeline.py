@@ -103,15 +103,24 @@ def tick(
         if stop():
             log.info("stopping: %s and later stages left for the next tick", stage.name)
             break
+        began = time.monotonic()
         counts = _guarded(report, stage.name, _step(app, stage, stop, progress))
         if counts is not None:
             report.stages[stage.name] = counts
+            if stage is app.email_sender and counts.get("sent"):  # the console shows the last run's rate
+                _record_send(app, counts["sent"], time.monotonic() - began)
     report.seconds = time.monotonic() - clock
     if role.plans:
         with app.db.write() as conn:
             meta.put(conn, "last_tick", report.summary())
     log.info("tick done in %.2f s", report.seconds)
     return report
+
+
+def _record_send(app: App, sent: int, seconds: float) -> None:
+    with app.db.write() as conn:
+        meta.put(conn, "last_send", {"at": app.clock().isoformat(), "sent": sent, "seconds": round(seconds, 3),
+                                     "per_second": round(sent / seconds, 1) if seconds > 0 else None})  # fmt: skip
 
 
 def _step(app: App, stage: Stage, stop: Callable[[], bool], progress: Progress | None) -> Callable[[], dict[str, int]]:

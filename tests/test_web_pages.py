@@ -280,5 +280,6 @@ def test_serve_refuses_a_bad_bind(sqlite_site: Site) -> None:
 def test_every_web_template_the_pages_need_is_in_the_project() -> None:
     from syndicate.web.pages import REQUIRED_TEMPLATES
 
-    shipped = {f"web/{p.name}" for p in (ROOT / "templates" / "web").iterdir()}
+    folder = ROOT / "templates" / "web"
+    shipped = {f"web/{p.relative_to(folder)}" for p in folder.rglob("*") if p.is_file()}
     assert set(REQUIRED_TEMPLATES) == shipped

@@ -118,9 +118,9 @@ def main(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> No
 
 
 def _register() -> None:
-    from syndicate.cli import core, deliveries, inbound, mail, partners, preview, subscribers, web
+    from syndicate.cli import admin, core, deliveries, inbound, mail, partners, preview, subscribers, web
 
-    for module in (core, subscribers, deliveries, preview, mail, partners, web, inbound):
+    for module in (core, subscribers, deliveries, preview, mail, partners, web, inbound, admin):
         module.register(main)
 
 

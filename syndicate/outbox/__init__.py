@@ -32,6 +32,7 @@ claims, leases and outcomes).
 
 from syndicate.outbox.claims import Claim, Outbox, Recipient, Result
 from syndicate.outbox.policy import RetryPolicy
+from syndicate.outbox.rollups import edition_reports
 from syndicate.outbox.states import FINAL, MAYBE_RECEIVED, Channel, DeliveryState, Outcome, SourceKind
 from syndicate.outbox.table import (
     COMPLAINT_LINE,
@@ -42,8 +43,8 @@ from syndicate.outbox.table import (
     cancel,
     cancel_sources,
     cancel_target,
+    count_in,
     counts,
-    edition_reports,
     held_by_node,
     latency,
     listing,
@@ -76,6 +77,7 @@ __all__ = [
     "cancel",
     "cancel_sources",
     "cancel_target",
+    "count_in",
     "counts",
     "edition_reports",
     "held_by_node",

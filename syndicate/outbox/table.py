@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import Boolean, ColumnElement, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection, Dialect, Row
 from sqlalchemy.sql import Select
 
-from syndicate.outbox.states import MAYBE_RECEIVED, Channel, DeliveryState, SourceKind
+from syndicate.outbox.states import FINAL, MAYBE_RECEIVED, Channel, DeliveryState, SourceKind
 from syndicate.store import subscribers as subscriber_store
 from syndicate.store.db import dialect_insert
 from syndicate.store.schema import deliveries, editions, inbound, subscriber_changes
@@ -98,6 +98,47 @@ def make_due(conn: Connection, channel: Channel, target: str, now: datetime) -> 
         .values(due_at=now)
     )
     return int(conn.execute(query).rowcount)
+
+
+def settled_counts(
+    conn: Connection,
+    hour_of: Callable[[Connection, Any], ColumnElement[str]],
+    since: datetime | None,
+    until: datetime | None,
+) -> list[dict[str, Any]]:
+    """Deliveries that settled in [since, until), counted by the hour ``hour_of`` makes of finished_at, channel,
+    source and state: what the rollups add up (on the index on finished_at)."""
+    label = hour_of(conn, deliveries.c.finished_at).label("hour")
+    columns = (deliveries.c.channel, deliveries.c.source_kind, deliveries.c.source_id, deliveries.c.state)
+    query = select(label, *columns, func.count().label("count")).where(
+        deliveries.c.finished_at.is_not(None), deliveries.c.state.in_(sorted(s.value for s in FINAL))
+    )
+    if since is not None:
+        query = query.where(deliveries.c.finished_at >= since)
+    if until is not None:
+        query = query.where(deliveries.c.finished_at < until)
+    return [dict(row._mapping) for row in conn.execute(query.group_by(label, *columns))]
+
+
+def owed_by_channel(conn: Connection) -> dict[str, int]:
+    """Deliveries pending or in flight, by channel (on the claim index)."""
+    query = select(deliveries.c.channel, func.count()).where(deliveries.c.state.in_(OWED))
+    return {str(c): int(n) for c, n in conn.execute(query.group_by(deliveries.c.channel))}
+
+
+def to_decide(conn: Connection) -> dict[str, int]:
+    """Failed and unknown deliveries (the operator's to settle), as ``channel:state`` counts."""
+    query = select(deliveries.c.channel, deliveries.c.state, func.count()).where(
+        deliveries.c.state.in_([DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value])
+    )
+    return {f"{c}:{s}": int(n) for c, s, n in conn.execute(query.group_by(deliveries.c.channel, deliveries.c.state))}
+
+
+def count_in(conn: Connection, state: DeliveryState, channel: Channel | str | None = None) -> int:
+    """How many deliveries are in ``state`` (on ``channel``), counted on the claim index."""
+    channels = [channel] if channel else [c.value for c in Channel]
+    query = select(func.count()).where(deliveries.c.channel.in_(channels), deliveries.c.state == state)
+    return int(conn.execute(query).scalar_one())
 
 
 def requeue(conn: Connection, state: DeliveryState, now: datetime, channel: Channel | str | None = None) -> int:
@@ -572,37 +613,16 @@ def newest_mail_to(conn: Connection, subscriber_id: int) -> int | None:
 COMPLAINT_LINE = 0.003  # Gmail's and Yahoo's limit for bulk senders: 0.3% of what was delivered
 
 
-def edition_reports(conn: Connection, newest: int = 5) -> list[dict[str, Any]]:
-    """The newest mailed editions: subject, messages sent, the deliveries a report came back for, by kind, and
-    the readers who unsubscribed after it (by mail, a provider or the web pages: it was the newest mail they had).
+def edition_reports(conn: Connection, ids: Sequence[int], sent: Mapping[int, int]) -> list[dict[str, Any]]:
+    """Editions ``ids`` with their messages ``sent`` (counted by the rollups): subject, the deliveries a report
+    came back for, by kind, and the readers who unsubscribed after it (by mail, a provider or the web pages:
+    it was the newest mail they had). Use :func:`syndicate.outbox.rollups.edition_reports`.
 
     Each delivery counts once per kind however many reports it drew; the complaint rate
     is complaints over sent.
     """
-    ids = [
-        int(i)
-        for i in conn.execute(
-            select(deliveries.c.source_id)
-            .where(deliveries.c.source_kind == "edition", deliveries.c.channel == "email")
-            .group_by(deliveries.c.source_id)
-            .order_by(deliveries.c.source_id.desc())
-            .limit(newest)
-        ).scalars()
-    ]
     if not ids:
         return []
-    sent: dict[int, int] = dict(
-        conn.execute(
-            select(deliveries.c.source_id, func.count())
-            .where(
-                deliveries.c.source_kind == "edition",
-                deliveries.c.source_id.in_(ids),
-                deliveries.c.channel == "email",
-                deliveries.c.state == DeliveryState.SENT.value,
-            )
-            .group_by(deliveries.c.source_id)
-        ).all()
-    )
     reports: dict[int, dict[str, int]] = defaultdict(dict)
     query = (
         select(deliveries.c.source_id, inbound.c.kind, func.count(func.distinct(inbound.c.delivery_id)))

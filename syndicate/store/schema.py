@@ -322,6 +322,94 @@ subscriber_changes = Table(
 # A subscriber's deliveries, found without a scan (a soft bounce asks for its last success).
 deliveries_by_target = Index("ix_deliveries_target", deliveries.c.target)
 
+# -- version 9: the operator's console --
+
+# Who may use the console: an Argon2id hash of the password, an optional TOTP secret, the lockout.
+admin_users = Table(
+    "admin_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # admin (acts) or viewer (sees)
+    Column("password_hash", Text, nullable=False),
+    Column("totp_secret", String(64)),  # base32; none: no second factor
+    Column("totp_last_step", BigInteger),  # the last time step a code was taken for: a code works once
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# A logged-in browser: only the SHA-256 of the cookie's value is kept, so a copy of the database logs no one in.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Bearer tokens for the JSON API; like sessions, kept as their SHA-256.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    sqlite_autoincrement=True,
+)
+
+# Failed logins by client address, for the per-client lockout (shared by every process on the database).
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("client", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_client", "client", "at"),
+)
+
+# Settled deliveries counted per hour they settled in (UTC, "YYYY-MM-DD HH"), channel, source and state:
+# kept by the tick from the deliveries that settled since it last looked, so the console counts
+# hours and editions from a few rows, not from the outbox (and, once old deliveries are folded
+# away, still does).
+delivery_rollups = Table(
+    "delivery_rollups",
+    metadata,
+    Column("hour", String(13), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("source_kind", String(16), primary_key=True),
+    Column("source_id", Integer, primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+deliveries_by_finish = Index("ix_deliveries_finished", deliveries.c.finished_at)
+subscribers_by_created = Index("ix_subscribers_created", subscribers.c.created_at)
+subscribers_by_confirmed = Index("ix_subscribers_confirmed", subscribers.c.confirmed_at)
+subscribers_by_unsubscribed = Index("ix_subscribers_unsubscribed", subscribers.c.unsubscribed_at)
+changes_by_time = Index("ix_subscriber_changes_at", subscriber_changes.c.at)
+
+# Who did what, when, from where: every login and every action of the console, the API and `admin` commands.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("client", String(64), nullable=False),
+)
+
 Upgrade = Callable[[Connection], None]
 
 
@@ -370,6 +458,13 @@ def _changes_name_their_delivery(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE subscriber_changes ADD COLUMN delivery_id BIGINT")
 
 
+def _console_indexes(conn: Connection) -> None:
+    # IF NOT EXISTS: a database built for an upgrade test from today's tables has them already.
+    for index in (deliveries_by_finish, subscribers_by_created, subscribers_by_confirmed, subscribers_by_unsubscribed,
+                  changes_by_time):  # fmt: skip
+        index.create(conn, checkfirst=True)
+
+
 def tables_at(version: int) -> list[Table]:
     """The tables a database at ``version`` has (for upgrade tests)."""
     later = {t for v, upgrade in UPGRADES.items() if v >= version for t in getattr(upgrade, "tables", ())}
@@ -385,8 +480,11 @@ UPGRADES: dict[int, Upgrade] = {
     5: _create(relay_usage, relay_state),
     6: _Steps(_create(inbound, inbound_raw, subscriber_changes), _index_deliveries_by_target),
     7: _changes_name_their_delivery,
+    8: _Steps(
+        _create(admin_users, admin_sessions, api_tokens, login_failures, audit_log, delivery_rollups), _console_indexes
+    ),
 }
-VERSION = 8
+VERSION = 9
 
 
 def migrate(db: Database) -> int:

@@ -8,7 +8,8 @@
         ├── preferences.py   GET/POST /preferences/<token>
         ├── feeds.py         GET /feeds/<path>  (ETag, Last-Modified, 304, Link rel=hub/self)
         ├── operations.py    GET /healthz, GET /metrics
-        └── hooks.py         POST /hooks/<provider>  (SES, Postmark, SendGrid, Mailgun events)
+        ├── hooks.py         POST /hooks/<provider>  (SES, Postmark, SendGrid, Mailgun events)
+        └── admin/           the operator's console at /admin, its JSON API at /api/v1
     server.py: waitress on a thread (``syndicate serve``, and inside ``syndicate run``)
 
 Nothing here is global: every area is an object built from the App, and the
@@ -26,6 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from syndicate.app import App
 from syndicate.inbound.providers import Verifier
+from syndicate.web import admin
 from syndicate.web.context import SchedulerProbe, Web
 from syndicate.web.feeds import FeedFiles
 from syndicate.web.forms import FormGuard
@@ -77,6 +79,9 @@ def create_app(
         Hooks(web, verifiers),
     ):
         flask_app.register_blueprint(area.blueprint())
+    if app.config.admin.enabled:
+        for blueprint in admin.blueprints(web):
+            flask_app.register_blueprint(blueprint)
     _error_pages(flask_app, web)
     hops = app.config.web.proxy_hops
     if hops:

@@ -20,10 +20,25 @@ REQUIRED_TEMPLATES = tuple(
         "layout.html",
         "style.css",
         "choices.html",
+        "errors.html",
         "subscribe.html",
         "notice.html",
         "unsubscribe.html",
         "preferences.html",
+        *(
+            f"admin/{name}"
+            for name in (
+                "base.html",
+                "login.html",
+                "dashboard.html",
+                "deliveries.html",
+                "audit.html",
+                "confirm.html",
+                "done.html",
+                "notice.html",
+                "action_form.html",
+            )
+        ),
     )
 )
 

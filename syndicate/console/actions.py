@@ -1,0 +1,129 @@
+"""What an admin may do from the console or the API; each action is recorded in the audit log.
+
+Every action takes who does it and from where, does what the matching
+command does (``deliveries retry``, ``deliveries resend-unknown``, ``partners
+enable``, ``subscribers unsuppress`` and ``remove``, ``once``), writes one
+line of the audit log in the same transaction when it changes the database,
+and returns what it did as plain values. Bad requests are :class:`Refused`
+with a message fit to show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from syndicate import outbox
+from syndicate.app import App
+from syndicate.outbox import Channel, DeliveryState
+from syndicate.pipeline import tick
+from syndicate.plan import subscribers as removal
+from syndicate.store import admin as admin_store
+from syndicate.store import partners as partner_store
+from syndicate.store import subscribers as subscriber_store
+from syndicate.subscribers import InvalidSubscriber, normalise_email
+
+PREVIEW_LIMIT = 200  # recipients shown before a resend of unknown deliveries
+
+
+class Refused(ValueError):
+    """An action that cannot be done as asked."""
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who acts, and from where (the audit log's actor and client)."""
+
+    actor: str
+    client: str
+
+
+class Actions:
+    """The console's actions on one app."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def _audit(self, conn: Any, who: Who, action: str, detail: str) -> None:
+        admin_store.audit(conn, who.actor, action, detail, who.client, self.app.clock())
+
+    @staticmethod
+    def _channel(channel: str | None) -> Channel | None:
+        if not channel:
+            return None
+        try:
+            return Channel(channel)
+        except ValueError as exc:
+            raise Refused(f"no channel {channel!r} (known: {', '.join(c.value for c in Channel)})") from exc
+
+    def retry_failed(self, who: Who, channel: str | None = None) -> dict[str, Any]:
+        """Failed deliveries back to pending, due now."""
+        chosen = self._channel(channel)
+        with self.app.db.write() as conn:
+            count = outbox.requeue(conn, DeliveryState.FAILED, self.app.clock(), chosen)
+            self._audit(conn, who, "retry failed", f"{count} deliveries" + (f" ({chosen})" if chosen else ""))
+        return {"requeued": count}
+
+    def unknown_preview(self, channel: str | None = None) -> dict[str, Any]:
+        """How many deliveries are unknown, and to whom (the first :data:`PREVIEW_LIMIT`): shown before a resend."""
+        chosen = self._channel(channel)
+        with self.app.db.read() as conn:
+            rows = outbox.listing(conn, DeliveryState.UNKNOWN.value, chosen, PREVIEW_LIMIT)
+            total = outbox.count_in(conn, DeliveryState.UNKNOWN, chosen)
+        return {
+            "count": total,
+            "shown": [{"id": r["id"], "channel": r["channel"], "target": r["target"]} for r in rows],
+        }
+
+    def resend_unknown(self, who: Who, expected: int, channel: str | None = None) -> dict[str, Any]:
+        """Send the unknown deliveries again; ``expected`` is the count the operator was shown and agreed to."""
+        chosen = self._channel(channel)
+        with self.app.db.write() as conn:
+            now_count = outbox.count_in(conn, DeliveryState.UNKNOWN, chosen)
+            if now_count != expected:
+                raise Refused(f"{now_count} deliveries are unknown now, not the {expected} shown: look again")
+            count = outbox.requeue(conn, DeliveryState.UNKNOWN, self.app.clock(), chosen)
+            self._audit(conn, who, "resend unknown", f"{count} deliveries" + (f" ({chosen})" if chosen else ""))
+        return {"requeued": count}
+
+    def enable_partner(self, who: Who, name: str) -> dict[str, Any]:
+        """Push to a partner again after it was disabled; its backlog goes at the next tick."""
+        if name not in {p.name for p in self.app.config.partners}:
+            raise Refused(f"no partner named {name!r}")
+        with self.app.db.write() as conn:
+            was_disabled = partner_store.enable(conn, name)
+            released = outbox.make_due(conn, Channel.WEBHOOK, name, self.app.clock())
+            self._audit(conn, who, "enable partner", f"{name} ({released} pending)")
+        return {"enabled": was_disabled, "released": released}
+
+    def unsuppress(self, who: Who, email: str) -> dict[str, Any]:
+        """Take an address off the suppression list; a bounced or complained subscriber is active again."""
+        address = self._address(email)
+        with self.app.db.write() as conn:
+            if not subscriber_store.unsuppress(conn, address, self.app.clock()):
+                raise Refused(f"{address} is not on the suppression list")
+            self._audit(conn, who, "unsuppress", address)
+        return {"unsuppressed": address}
+
+    def remove_subscriber(self, who: Who, email: str) -> dict[str, Any]:
+        """Delete a subscriber entirely (their consent record too)."""
+        address = self._address(email)
+        with self.app.db.write() as conn:
+            if not removal.remove(conn, address, self.app.clock()):
+                raise Refused(f"{address} is not on the list")
+            self._audit(conn, who, "remove subscriber", address)
+        return {"removed": address}
+
+    def run_tick(self, who: Who) -> dict[str, Any]:
+        """Run one tick now, here (as ``syndicate once``)."""
+        with self.app.db.write() as conn:
+            self._audit(conn, who, "run a tick", "")
+        report = tick(self.app)
+        return {"seconds": round(report.seconds, 3), "stages": report.stages, "failed": report.failed}
+
+    @staticmethod
+    def _address(email: str) -> str:
+        try:
+            return normalise_email(email)
+        except InvalidSubscriber as exc:
+            raise Refused(str(exc)) from exc

@@ -1,0 +1,203 @@
+"""The console's pages: log in and out, the dashboard, the deliveries to decide about, the audit log, actions.
+
+Every page but the login asks for a session (else: 303 to ``/admin/login``).
+Viewers see everything; an action (a form post to ``/admin/actions/<name>``)
+needs an admin, the session's CSRF token, and a confirmation: the first post
+answers a page saying what will be done (for a resend, how many and to
+whom), whose own form repeats the request with ``confirmed``; only that
+second post acts. Each action is recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, redirect, request, send_from_directory
+
+from syndicate.console import figures
+from syndicate.console.accounts import Accounts, Refused
+from syndicate.console.actions import Actions, Who
+from syndicate.console.actions import Refused as ActionRefused
+from syndicate.store import admin as admin_store
+from syndicate.web import forms
+from syndicate.web.admin.guard import CSRF_FIELD, Caller, caller, clear_session_cookie, set_session_cookie
+from syndicate.web.context import Web
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+LOGIN_FORM = "admin-login"
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+ACTIONS = ("retry-failed", "resend-unknown", "enable-partner", "unsuppress", "remove-subscriber", "run-tick")
+
+
+class Console:
+    """The console's HTML pages."""
+
+    def __init__(self, web: Web, accounts: Accounts) -> None:
+        self.web, self.app, self.accounts = web, web.app, accounts
+        self.actions = Actions(web.app)
+
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint("admin", __name__)
+        bp.add_url_rule("/admin/login", "login", self.login_page, methods=["GET"])
+        bp.add_url_rule("/admin/login", "login_post", self.login, methods=["POST"])
+        bp.add_url_rule("/admin/logout", "logout", self.logout, methods=["POST"])
+        bp.add_url_rule("/admin", "dashboard", self._page(self.dashboard), methods=["GET"])
+        bp.add_url_rule("/admin/deliveries", "deliveries", self._page(self.deliveries), methods=["GET"])
+        bp.add_url_rule("/admin/audit", "audit", self._page(self.audit), methods=["GET"])
+        bp.add_url_rule("/admin/actions/<name>", "action", self._page(self.action), methods=["POST"])
+        bp.add_url_rule("/admin/static/<path:path>", "static", self.static, methods=["GET"])
+        return bp
+
+    # -- helpers
+
+    def _secure(self) -> bool:
+        return request.is_secure or self.app.config.web_base_url.startswith("https:")
+
+    def _render(self, template: str, status: int = 200, **context: Any) -> Response:
+        lang = self.web.pages.language(from_form=False)
+        response = self.web.pages.render(f"admin/{template}", lang, status, **context)
+        response.headers["Content-Security-Policy"] = CONSOLE_CSP
+        return response
+
+    def _page(self, handler: Callable[..., Response]) -> Callable[..., Response]:
+        """``handler`` behind a session: no session, to the login page (and back here after it)."""
+
+        def page(**kwargs: Any) -> Response:
+            who = caller(self.accounts, request)
+            if who is None or who.via != "session":
+                target = request.path if request.method == "GET" else "/admin"
+                return redirect(f"/admin/login?next={target}", 303)  # type: ignore[return-value]
+            return handler(who, **kwargs)
+
+        page.__name__ = handler.__name__
+        return page
+
+    # -- logging in and out
+
+    def login_page(self, errors: tuple[str, ...] = (), status: int = 200) -> Response:
+        binding = request.cookies.get(forms.COOKIE)
+        fresh = not forms.looks_like_binding(binding)
+        if fresh or binding is None:
+            binding = forms.new_binding()
+        target = _local(request.values.get("next", "/admin"))
+        response = self._render("login.html", status, errors=errors, next=target,
+                                form_token=self.web.guard.issue(LOGIN_FORM, binding))  # fmt: skip
+        if fresh:
+            response.set_cookie(forms.COOKIE, binding, httponly=True, samesite="Strict", secure=self._secure())
+        return response
+
+    def login(self) -> Response:
+        binding = request.cookies.get(forms.COOKIE, "")
+        if forms.cross_site(request.headers.get("Sec-Fetch-Site")) or not self.web.guard.valid(
+            LOGIN_FORM, binding, request.form.get(forms.FIELD, "")
+        ):
+            return self.login_page(("form_expired",), 403)
+        form = request.form
+        try:
+            done = self.accounts.login(form.get("name", ""), form.get("password", ""), form.get("code", ""),
+                                       self.web.client())  # fmt: skip
+        except Refused as exc:
+            log.warning("console login refused for %r from %s: %s", form.get("name", "")[:80], self.web.client(), exc)
+            return self.login_page(("login_refused",), 401)
+        old = request.cookies.get("syndicate_admin")
+        if old:  # a session fixed before the login is not carried over: it ends
+            self.accounts.logout(old, self.web.client())
+        response = redirect(_local(form.get("next", "/admin")), 303)
+        set_session_cookie(response, done.cookie, self._secure(), self.app.config.admin.session_hours * 3600)
+        return response  # type: ignore[return-value]
+
+    def logout(self) -> Response:
+        who = caller(self.accounts, request)
+        if who is not None and who.via == "session" and who.vouches_for(request.form.get(CSRF_FIELD, "")):
+            self.accounts.logout(request.cookies.get("syndicate_admin", ""), self.web.client())
+        response = redirect("/admin/login", 303)
+        clear_session_cookie(response, self._secure())
+        return response  # type: ignore[return-value]
+
+    # -- pages
+
+    def dashboard(self, who: Caller) -> Response:
+        now = self.app.clock()
+        with self.app.db.read() as conn:
+            context: dict[str, Any] = {
+                "overview": figures.overview(self.app, conn),
+                "subscribers": figures.subscribers_daily(conn, now, 30),
+                "hourly": figures.deliveries_hourly(conn, now, 48),
+                "editions": figures.editions(conn),
+                "partners": figures.partners(self.app, conn),
+                "machinery": figures.machinery(self.app, conn),
+            }
+        keys = sorted({k for row in context["hourly"] for k in row["counts"]})
+        return self._render("dashboard.html", who=who, hourly_keys=keys, partner_names=[p.name for p in
+                            self.app.config.partners], **context)  # fmt: skip
+
+    def deliveries(self, who: Caller) -> Response:
+        state = request.args.get("state", "failed")
+        state = state if state in ("failed", "unknown") else "failed"
+        with self.app.db.read() as conn:
+            rows = figures.deliveries_to_decide(conn, state, None)
+        return self._render("deliveries.html", who=who, state=state, rows=rows)
+
+    def audit(self, who: Caller) -> Response:
+        with self.app.db.read() as conn:
+            lines = admin_store.audit_lines(conn, 200)
+        return self._render("audit.html", who=who, lines=lines)
+
+    def action(self, who: Caller, name: str) -> Response:
+        if name not in ACTIONS:
+            return self._render("notice.html", 404, who=who, key="no_such_action")
+        if not who.may_act:
+            return self._render("notice.html", 403, who=who, key="viewer_only")
+        if forms.cross_site(request.headers.get("Sec-Fetch-Site")) or not who.vouches_for(
+            request.form.get(CSRF_FIELD, "")
+        ):
+            return self._render("notice.html", 403, who=who, key="form_expired")
+        fields = {k: v for k, v in request.form.items() if k in ("channel", "name", "email", "expected")}
+        if request.form.get("confirmed") != "yes":
+            preview = self.actions.unknown_preview(fields.get("channel")) if name == "resend-unknown" else None
+            described = {"name": "", "email": "", "channel": "", **fields}
+            return self._render("confirm.html", who=who, action=name, fields=fields, described=described,
+                                preview=preview)  # fmt: skip
+        acting = Who(who.name, self.web.client())
+        try:
+            result = self._do(name, acting, fields)
+        except ActionRefused as exc:
+            return self._render("notice.html", 409, who=who, key="action_refused", detail=str(exc))
+        return self._render("done.html", who=who, action=name, result=result)
+
+    def _do(self, name: str, who: Who, fields: dict[str, str]) -> dict[str, Any]:
+        channel = fields.get("channel") or None
+        if name == "retry-failed":
+            return self.actions.retry_failed(who, channel)
+        if name == "resend-unknown":
+            expected = fields.get("expected", "")
+            if not expected.isdigit():
+                raise ActionRefused("the count shown is missing: look again")
+            return self.actions.resend_unknown(who, int(expected), channel)
+        if name == "enable-partner":
+            return self.actions.enable_partner(who, fields.get("name", ""))
+        if name == "unsuppress":
+            return self.actions.unsuppress(who, fields.get("email", ""))
+        if name == "remove-subscriber":
+            return self.actions.remove_subscriber(who, fields.get("email", ""))
+        return self.actions.run_tick(who)
+
+    def static(self, path: str) -> Response:
+        response = send_from_directory(STATIC, path, max_age=3600)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def _local(target: str) -> str:
+    """A place in the console to go back to; anything else (another site, ``//host``) is the dashboard."""
+    if target.startswith("/admin") and not target.startswith("//") and "\\" not in target and target.isprintable():
+        return target
+    return "/admin"

@@ -1,0 +1,207 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, served at ``/api/v1/openapi.json`` (and checked by schemathesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syndicate import __version__
+from syndicate.outbox import Channel
+
+CHANNELS = [c.value for c in Channel]
+COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+TIME = {"type": "string", "format": "date-time"}
+ROWS = {"type": "array", "items": {"type": "object"}}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required or list(properties)}
+
+
+ERRORS = {
+    "400": {"$ref": "#/components/responses/Error"},
+    "401": {"$ref": "#/components/responses/Error"},
+    "403": {"$ref": "#/components/responses/Error"},
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _read(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": parameters or [], "responses": {"200": _ok(schema), **ERRORS}}}
+
+
+def _act(summary: str, body: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "description": "Needs an admin; with a session, its CSRF token in X-CSRF-Token. Recorded in the audit log.",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": _ok(result), "409": {"$ref": "#/components/responses/Error"}, **ERRORS},
+        }
+    }
+
+
+CHANNEL = _query("channel", {"type": "string", "enum": CHANNELS}, "Only this channel.")
+OVERVIEW = _object(
+    {
+        "now": TIME,
+        "statements": COUNTS,
+        "scheduled": {
+            "type": "array",
+            "items": _object(
+                {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "lang": {"type": "string"},
+                    "at": TIME,
+                    "seconds_left": {"type": "integer", "minimum": 0},
+                }
+            ),
+        },
+        "last_tick": {"type": ["object", "null"]},
+        "last_send": {"type": ["object", "null"]},
+        "owed": COUNTS,
+        "decisions": COUNTS,
+        "pings_pending": {"type": "integer", "minimum": 0},
+    }
+)
+DAY = _object(
+    {
+        "day": {"type": "string"},
+        **{k: {"type": "integer", "minimum": 0} for k in ("new", "confirmed", "unsubscribed", "bounced", "complained")},
+    }
+)
+HOUR = _object({"hour": {"type": "string"}, "counts": COUNTS})
+EDITION = _object(
+    {
+        "edition": {"type": "integer"},
+        "subject": {"type": "string"},
+        "sent": {"type": "integer"},
+        "hard": {"type": "integer"},
+        "soft": {"type": "integer"},
+        "complaints": {"type": "integer"},
+        "unsubscribes": {"type": "integer"},
+        "complaint_rate": {"type": "number"},
+        "over_the_line": {"type": "boolean"},
+    }
+)
+PATHS: dict[str, Any] = {
+    "/api/v1/overview": _read("Statements by state, embargoes to come, the last tick and send, what is owed", OVERVIEW),
+    "/api/v1/subscribers/daily": _read(
+        "New, confirmed, unsubscribed, bounced and complained subscribers per day (UTC)",
+        _object({"days": {"type": "array", "items": DAY}}),
+        [_query("days", {"type": "integer", "minimum": 1, "maximum": 366}, "How many days, up to today.")],
+    ),
+    "/api/v1/deliveries/hourly": _read(
+        "Settled deliveries per hour (UTC), by channel:state",
+        _object({"hours": {"type": "array", "items": HOUR}}),
+        [_query("hours", {"type": "integer", "minimum": 1, "maximum": 744}, "How many hours, up to this one.")],
+    ),
+    "/api/v1/deliveries": _read(
+        "Failed or unknown deliveries, newest first (the operator's to decide about)",
+        _object({"deliveries": ROWS}),
+        [
+            _query("state", {"type": "string", "enum": ["failed", "unknown"]}, "Which (default failed)."),
+            CHANNEL,
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many."),
+        ],
+    ),
+    "/api/v1/deliveries/unknown/preview": _read(
+        "How many deliveries are unknown, and to whom: what a resend would send again",
+        _object({"count": {"type": "integer", "minimum": 0}, "shown": ROWS}),
+        [CHANNEL],
+    ),
+    "/api/v1/editions": _read(
+        "The newest mailed editions: sent, bounces, complaints (rate against the line), unsubscribes",
+        _object({"complaint_line": {"type": "number"}, "editions": {"type": "array", "items": EDITION}}),
+        [_query("newest", {"type": "integer", "minimum": 1, "maximum": 100}, "How many editions.")],
+    ),
+    "/api/v1/partners": _read("Each partner: last success, backlog, disabled", _object({"partners": ROWS})),
+    "/api/v1/machinery": _read("Nodes (heartbeats) and mail relays", _object({"nodes": ROWS, "relays": ROWS})),
+    "/api/v1/audit": _read(
+        "The audit log, newest first",
+        _object(
+            {
+                "lines": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "id": {"type": "integer"},
+                            "at": TIME,
+                            "actor": {"type": "string"},
+                            "action": {"type": "string"},
+                            "detail": {"type": "string"},
+                            "client": {"type": "string"},
+                        }
+                    ),
+                }
+            }
+        ),
+        [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many.")],
+    ),
+    "/api/v1/actions/retry-failed": _act(
+        "Try failed deliveries again",
+        {"type": "object", "properties": {"channel": {"type": "string", "enum": CHANNELS}}},
+        _object({"requeued": {"type": "integer", "minimum": 0}}),
+    ),
+    "/api/v1/actions/resend-unknown": _act(
+        "Send the unknown deliveries again (expected: the count the preview showed)",
+        {
+            "type": "object",
+            "properties": {
+                "expected": {"type": "integer", "minimum": 0},
+                "channel": {"type": "string", "enum": CHANNELS},
+            },
+            "required": ["expected"],
+        },
+        _object({"requeued": {"type": "integer", "minimum": 0}}),
+    ),
+    "/api/v1/actions/enable-partner": _act(
+        "Push to a disabled partner again",
+        {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        _object({"enabled": {"type": "boolean"}, "released": {"type": "integer", "minimum": 0}}),
+    ),
+    "/api/v1/actions/unsuppress": _act(
+        "Take an address off the suppression list",
+        {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
+        _object({"unsuppressed": {"type": "string"}}),
+    ),
+    "/api/v1/actions/remove-subscriber": _act(
+        "Remove a subscriber entirely",
+        {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
+        _object({"removed": {"type": "string"}}),
+    ),
+    "/api/v1/actions/run-tick": _act(
+        "Run one tick now",
+        {"type": "object"},
+        _object({"seconds": {"type": "number"}, "stages": {"type": "object"}, "failed": {"type": "object"}}),
+    ),
+}
+
+
+def document(base_url: str) -> dict[str, Any]:
+    """The document, with the server it is served from."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "syndicate console API",
+            "version": __version__,
+            "description": "What the operator's console reads and does. Tokens: `syndicate admin token create`.",
+        },
+        "servers": [{"url": base_url.rstrip("/") or "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "syndicate_admin"},
+            },
+            "responses": {"Error": _ok(_object({"error": {"type": "string"}}), "What went wrong")},
+        },
+    }
