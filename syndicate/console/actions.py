@@ -15,6 +15,7 @@ from typing import Any
 
 from syndicate import outbox
 from syndicate.app import App
+from syndicate.console import figures
 from syndicate.outbox import Channel, DeliveryState
 from syndicate.pipeline import tick
 from syndicate.plan import subscribers as removal
@@ -68,12 +69,10 @@ class Actions:
         """How many deliveries are unknown, and to whom (the first :data:`PREVIEW_LIMIT`): shown before a resend."""
         chosen = self._channel(channel)
         with self.app.db.read() as conn:
-            rows = outbox.listing(conn, DeliveryState.UNKNOWN.value, chosen, PREVIEW_LIMIT)
+            rows = figures.deliveries_to_decide(conn, DeliveryState.UNKNOWN.value, chosen, PREVIEW_LIMIT)
             total = outbox.count_in(conn, DeliveryState.UNKNOWN, chosen)
-        return {
-            "count": total,
-            "shown": [{"id": r["id"], "channel": r["channel"], "target": r["target"]} for r in rows],
-        }
+        shown = [{"id": r["id"], "channel": r["channel"], "target": r["address"] or r["target"]} for r in rows]
+        return {"count": total, "shown": shown}
 
     def resend_unknown(self, who: Who, expected: int, channel: str | None = None) -> dict[str, Any]:
         """Send the unknown deliveries again; ``expected`` is the count the operator was shown and agreed to."""

@@ -21,6 +21,7 @@ from syndicate.outbox import COMPLAINT_LINE, Channel, rollups
 from syndicate.outbox import table as outbox_table
 from syndicate.status import partner_rows, relay_rows
 from syndicate.store import feeds, meta, nodes
+from syndicate.store import subscribers as subscriber_store
 from syndicate.store.schema import statements, subscriber_changes, subscribers
 from syndicate.subscribers import Status
 
@@ -120,7 +121,17 @@ def machinery(app: App, conn: Connection) -> dict[str, Any]:
 
 def deliveries_to_decide(conn: Connection, state: str, channel: str | None, limit: int = 100) -> list[dict[str, Any]]:
     """Failed or unknown deliveries (``state``), newest first: what an operator is shown before deciding."""
-    return [_plain(row) for row in outbox_table.listing(conn, state, channel or None, limit)]
+    rows = [_plain(row) for row in outbox_table.listing(conn, state, channel or None, limit)]
+    ids = [int(r["target"]) for r in rows if r["channel"] == Channel.EMAIL.value and str(r["target"]).isdigit()]
+    people = subscriber_store.by_ids(conn, ids)
+    for row in rows:  # a mail delivery names its subscriber by id: the operator wants the address
+        found = (
+            people.get(int(row["target"]))
+            if row["channel"] == Channel.EMAIL.value and str(row["target"]).isdigit()
+            else None
+        )
+        row["address"] = found.email if found else None
+    return rows
 
 
 CHANNELS = tuple(c.value for c in Channel)

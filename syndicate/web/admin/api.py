@@ -147,6 +147,8 @@ class Api:
 
     def resend_unknown(self, who: Caller) -> Any:
         expected = _body().get("expected")
+        if isinstance(expected, float) and expected.is_integer():  # 3.0 is an integer to JSON Schema
+            expected = int(expected)
         if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
             raise BadRequest("expected: the count of unknown deliveries you were shown (an integer)")
         return self.actions.resend_unknown(self._who(who), expected, _body_text("channel", required=False))

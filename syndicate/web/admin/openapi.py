@@ -41,7 +41,7 @@ def _act(summary: str, body: dict[str, Any], result: dict[str, Any]) -> dict[str
         "post": {
             "summary": summary,
             "description": "Needs an admin; with a session, its CSRF token in X-CSRF-Token. Recorded in the audit log.",
-            "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
+            "requestBody": {"required": bool(body.get("required")), "content": {"application/json": {"schema": body}}},
             "responses": {"200": _ok(result), "409": {"$ref": "#/components/responses/Error"}, **ERRORS},
         }
     }
@@ -164,17 +164,17 @@ PATHS: dict[str, Any] = {
     ),
     "/api/v1/actions/enable-partner": _act(
         "Push to a disabled partner again",
-        {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        {"type": "object", "properties": {"name": {"type": "string", "minLength": 1}}, "required": ["name"]},
         _object({"enabled": {"type": "boolean"}, "released": {"type": "integer", "minimum": 0}}),
     ),
     "/api/v1/actions/unsuppress": _act(
         "Take an address off the suppression list",
-        {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
+        {"type": "object", "properties": {"email": {"type": "string", "minLength": 1}}, "required": ["email"]},
         _object({"unsuppressed": {"type": "string"}}),
     ),
     "/api/v1/actions/remove-subscriber": _act(
         "Remove a subscriber entirely",
-        {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]},
+        {"type": "object", "properties": {"email": {"type": "string", "minLength": 1}}, "required": ["email"]},
         _object({"removed": {"type": "string"}}),
     ),
     "/api/v1/actions/run-tick": _act(
