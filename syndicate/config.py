@@ -442,6 +442,21 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    """``[outbox]``: how long settled deliveries are kept."""
+
+    keep_days: int = setting(
+        "Days a sent or cancelled delivery is kept after it settled; older ones are folded into the hourly"
+        " rollups (the console's figures stay the same) and removed. Failed and unknown ones, and those a"
+        " report came back for, are kept until the operator settles them.",
+        90,
+        integer(30, 36500),
+    )
+    remove_per_tick: int = setting("At most this many old deliveries removed per tick (in batches).", 100_000,
+                                   integer(1000))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class _ServerFields:
     """What reaching one mail server takes: shared by ``[email.smtp]`` and each ``[[email.relays]]``."""
 
@@ -738,6 +753,7 @@ class Config:
     database: DatabaseConfig = section(DatabaseConfig, "The store.")
     feeds: FeedsConfig = section(FeedsConfig, "The feed files.")
     scheduler: SchedulerConfig = section(SchedulerConfig, "The daemon's rhythm.")
+    outbox: OutboxConfig = section(OutboxConfig, "How long settled deliveries are kept.")
     templates: TemplatesConfig = section(TemplatesConfig, "Template folder.")
     email: EmailConfig = section(EmailConfig, "Newsletters.")
     web: WebConfig = section(WebConfig, "Web pages.")

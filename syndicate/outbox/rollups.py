@@ -143,16 +143,37 @@ def sent_by_edition(conn: Connection, editions: Collection[int]) -> dict[int, in
     return {e: states.get(DeliveryState.SENT.value, 0) for e, states in by_edition(conn, editions).items()}
 
 
+REMOVE_BATCH = 5000
+
+
 @dataclass
 class Rollup:
-    """The tick's stage: count what settled since the last tick into the rollups."""
+    """The tick's stage: count what settled since the last tick into the rollups, then remove what is old.
+
+    A delivery is removed only once it is in the rollups (it settled before the
+    watermark) and ``keep_days`` have passed; a batch of :data:`REMOVE_BATCH` per
+    transaction, at most ``remove_per_tick`` a tick, so a first run over a large
+    outbox is spread over ticks instead of holding the database.
+    """
 
     db: Database
     clock: Callable[[], datetime]
+    keep_days: int = 90
+    remove_per_tick: int = 100_000
     name: str = "rollup"
     role: Role = Role.SCHEDULER
 
     def run(self, now: datetime, stop: Callable[[], bool]) -> dict[str, int]:
         with self.db.write() as conn:
             counted = roll_up(conn, now)
-        return {"counted": counted} if counted else {}
+            mark = watermark(conn)
+        removed = 0
+        if mark is not None:
+            before = min(mark, now - timedelta(days=self.keep_days))
+            while removed < self.remove_per_tick and not stop():
+                with self.db.write() as conn:
+                    batch = table.remove_settled(conn, before, min(REMOVE_BATCH, self.remove_per_tick - removed))
+                removed += batch
+                if batch < REMOVE_BATCH:
+                    break
+        return {k: v for k, v in (("counted", counted), ("removed", removed)) if v}

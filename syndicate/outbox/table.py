@@ -120,6 +120,28 @@ def settled_counts(
     return [dict(row._mapping) for row in conn.execute(query.group_by(label, *columns))]
 
 
+def remove_settled(conn: Connection, before: datetime, limit: int) -> int:
+    """Remove up to ``limit`` sent or cancelled deliveries that settled before ``before`` (the caller has them in
+    the rollups); those a report or a subscriber's change names are kept, so what is counted from them stays."""
+    named = select(inbound.c.delivery_id).where(inbound.c.delivery_id.is_not(None))
+    followed = select(subscriber_changes.c.delivery_id).where(subscriber_changes.c.delivery_id.is_not(None))
+    old = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.finished_at < before,
+            deliveries.c.state.in_([DeliveryState.SENT.value, DeliveryState.CANCELLED.value]),
+            deliveries.c.id.not_in(named),
+            deliveries.c.id.not_in(followed),
+        )
+        .order_by(deliveries.c.finished_at)
+        .limit(limit)
+    )
+    ids = [int(i) for i in conn.execute(old).scalars()]
+    if ids:
+        conn.execute(deliveries.delete().where(deliveries.c.id.in_(ids)))
+    return len(ids)
+
+
 def owed_by_channel(conn: Connection) -> dict[str, int]:
     """Deliveries pending or in flight, by channel (on the claim index)."""
     query = select(deliveries.c.channel, func.count()).where(deliveries.c.state.in_(OWED))
