@@ -144,22 +144,21 @@ def remove_settled(conn: Connection, before: datetime, limit: int) -> int:
 
 def owed_by_channel(conn: Connection) -> dict[str, int]:
     """Deliveries pending or in flight, by channel (on the claim index)."""
-    query = select(deliveries.c.channel, func.count()).where(deliveries.c.state.in_(OWED))
+    query = select(deliveries.c.channel, func.count()).where(_on_channels(), deliveries.c.state.in_(OWED))
     return {str(c): int(n) for c, n in conn.execute(query.group_by(deliveries.c.channel))}
 
 
 def to_decide(conn: Connection) -> dict[str, int]:
     """Failed and unknown deliveries (the operator's to settle), as ``channel:state`` counts."""
     query = select(deliveries.c.channel, deliveries.c.state, func.count()).where(
-        deliveries.c.state.in_([DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value])
+        _on_channels(), deliveries.c.state.in_([DeliveryState.FAILED.value, DeliveryState.UNKNOWN.value])
     )
     return {f"{c}:{s}": int(n) for c, s, n in conn.execute(query.group_by(deliveries.c.channel, deliveries.c.state))}
 
 
 def count_in(conn: Connection, state: DeliveryState, channel: Channel | str | None = None) -> int:
     """How many deliveries are in ``state`` (on ``channel``), counted on the claim index."""
-    channels = [channel] if channel else [c.value for c in Channel]
-    query = select(func.count()).where(deliveries.c.channel.in_(channels), deliveries.c.state == state)
+    query = select(func.count()).where(_on_channels(channel), deliveries.c.state == state)
     return int(conn.execute(query).scalar_one())
 
 
@@ -257,11 +256,16 @@ def oldest_due(conn: Connection, now: datetime) -> datetime | None:
     return found
 
 
+def _on_channels(channel: Channel | str | None = None) -> ColumnElement[bool]:
+    """The channel condition that lets a state condition ride the claim index (channel, state, due_at)."""
+    return deliveries.c.channel.in_([channel] if channel else [c.value for c in Channel])
+
+
 def held_by_node(conn: Connection) -> dict[str, int]:
     """How many deliveries each node holds in flight now."""
     query = (
         select(deliveries.c.leased_by, func.count())
-        .where(deliveries.c.state == DeliveryState.IN_FLIGHT)
+        .where(_on_channels(), deliveries.c.state == DeliveryState.IN_FLIGHT)
         .group_by(deliveries.c.leased_by)
     )
     return {node: count for node, count in conn.execute(query) if node is not None}
@@ -311,8 +315,8 @@ def listing(
     """Deliveries, newest first, as plain values for ``deliveries list``."""
     query = select(deliveries).order_by(deliveries.c.id.desc()).limit(limit)
     if state:
-        query = query.where(deliveries.c.state == state)
-    if channel:
+        query = query.where(_on_channels(channel), deliveries.c.state == state)
+    elif channel:
         query = query.where(deliveries.c.channel == channel)
     return [_listed(row) for row in conn.execute(query)]
 
@@ -621,6 +625,18 @@ def sent_to(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list
     return found
 
 
+def _editions_of(conn: Connection, delivery_ids: Collection[int]) -> dict[int, int]:
+    """The edition each of these deliveries belongs to (those of editions only)."""
+    found: dict[int, int] = {}
+    ordered = sorted(delivery_ids)
+    for start in range(0, len(ordered), 900):
+        query = select(deliveries.c.id, deliveries.c.source_id).where(
+            deliveries.c.id.in_(ordered[start : start + 900]), deliveries.c.source_kind == "edition"
+        )
+        found.update((int(i), int(e)) for i, e in conn.execute(query))
+    return found
+
+
 def newest_mail_to(conn: Connection, subscriber_id: int) -> int | None:
     """The newest mail delivery to a subscriber that left (sent, or unknown after its hand-off)."""
     query = select(func.max(deliveries.c.id)).where(
@@ -645,34 +661,39 @@ def edition_reports(conn: Connection, ids: Sequence[int], sent: Mapping[int, int
     """
     if not ids:
         return []
-    reports: dict[int, dict[str, int]] = defaultdict(dict)
-    query = (
-        select(deliveries.c.source_id, inbound.c.kind, func.count(func.distinct(inbound.c.delivery_id)))
-        .join(deliveries, deliveries.c.id == inbound.c.delivery_id)
-        .where(deliveries.c.source_kind == "edition", deliveries.c.source_id.in_(ids))
-        .group_by(deliveries.c.source_id, inbound.c.kind)
-    )
-    for edition, kind, count in conn.execute(query):
-        reports[int(edition)][str(kind)] = int(count)
-    left = (
-        select(deliveries.c.source_id, func.count(func.distinct(subscriber_changes.c.subscriber_id)))
-        .join(deliveries, deliveries.c.id == subscriber_changes.c.delivery_id)
-        .where(
-            subscriber_changes.c.status == Status.UNSUBSCRIBED.value,
-            deliveries.c.source_kind == "edition",
-            deliveries.c.source_id.in_(ids),
+    # Driven from the reports and the changes (a few per edition), each delivery looked up by its key:
+    # never a pass over the editions' deliveries.
+    wanted = set(ids)
+    said = conn.execute(
+        select(inbound.c.delivery_id, inbound.c.kind).where(
+            inbound.c.delivery_id.is_not(None), inbound.c.kind.in_(["hard", "soft", "complaint"])
         )
-        .group_by(deliveries.c.source_id)
-    )
-    unsubscribes = {int(edition): int(count) for edition, count in conn.execute(left)}
+    ).all()
+    left = conn.execute(
+        select(subscriber_changes.c.delivery_id, subscriber_changes.c.subscriber_id).where(
+            subscriber_changes.c.delivery_id.is_not(None), subscriber_changes.c.status == Status.UNSUBSCRIBED.value
+        )
+    ).all()
+    edition_of = _editions_of(conn, {int(d) for d, _ in said} | {int(d) for d, _ in left})
+    counted: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for delivery, kind in said:
+        edition = edition_of.get(int(delivery))
+        if edition in wanted:
+            counted[edition][str(kind)].add(int(delivery))
+    for delivery, subscriber in left:
+        edition = edition_of.get(int(delivery))
+        if edition in wanted:
+            counted[edition]["unsubscribe"].add(int(subscriber))
+    reports = {edition: {kind: len(found) for kind, found in kinds.items()} for edition, kinds in counted.items()}
+    unsubscribes = {edition: kinds.get("unsubscribe", 0) for edition, kinds in reports.items()}
     subjects = dict(conn.execute(select(editions.c.id, editions.c.subject).where(editions.c.id.in_(ids))).all())
     rows = []
     for edition in ids:
-        got, said = int(sent.get(edition, 0)), reports[edition]
-        rate = said.get("complaint", 0) / got if got else 0.0
+        got, kinds = int(sent.get(edition, 0)), reports.get(edition, {})
+        rate = kinds.get("complaint", 0) / got if got else 0.0
         rows.append({
             "edition": edition, "subject": subjects.get(edition, ""), "sent": got,
-            "hard": said.get("hard", 0), "soft": said.get("soft", 0), "complaints": said.get("complaint", 0),
+            "hard": kinds.get("hard", 0), "soft": kinds.get("soft", 0), "complaints": kinds.get("complaint", 0),
             "unsubscribes": unsubscribes.get(edition, 0),
             "complaint_rate": round(rate, 5), "over_the_line": rate > COMPLAINT_LINE,
         })  # fmt: skip
