@@ -65,7 +65,7 @@ class Accounts:
     def __init__(self, db: Database, settings: AdminConfig, clock: Callable[[], datetime]) -> None:
         self.db, self.settings, self.clock = db, settings, clock
         self.hasher = PasswordHasher()
-        self._decoy = self.hasher.hash(secrets.token_urlsafe(16))  # checked for a name that does not exist
+        self._decoy: str | None = None  # checked for a name that does not exist (made at the first such login)
 
     # -- accounts
 
@@ -172,8 +172,10 @@ class Accounts:
         return min(idle, created + timedelta(hours=self.settings.session_hours))
 
     def _password_holds(self, user: store.User | None, password: str) -> bool:
+        if user is None and self._decoy is None:
+            self._decoy = self.hasher.hash(secrets.token_urlsafe(16))
         try:
-            return self.hasher.verify(user.password_hash if user else self._decoy, password) and user is not None
+            return self.hasher.verify(user.password_hash if user else self._decoy or "", password) and user is not None
         except (VerificationError, InvalidHashError):
             return False
 

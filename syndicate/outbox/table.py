@@ -604,10 +604,11 @@ def mail_targets(conn: Connection, delivery_ids: Collection[int]) -> dict[int, i
     """The subscriber each of these mail deliveries went to (those that are not in the outbox are left out)."""
     if not delivery_ids:
         return {}
-    query = select(deliveries.c.id, deliveries.c.target).where(
-        deliveries.c.id.in_(sorted(delivery_ids)), deliveries.c.channel == Channel.EMAIL.value
+    # By key alone: a condition on the channel too would let SQLite walk the claim index instead.
+    query = select(deliveries.c.id, deliveries.c.channel, deliveries.c.target).where(
+        deliveries.c.id.in_(sorted(delivery_ids))
     )
-    return {int(i): int(t) for i, t in conn.execute(query) if str(t).isdigit()}
+    return {int(i): int(t) for i, c, t in conn.execute(query) if c == Channel.EMAIL.value and str(t).isdigit()}
 
 
 def sent_to(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list[tuple[int, datetime | None]]]:
@@ -630,10 +631,11 @@ def _editions_of(conn: Connection, delivery_ids: Collection[int]) -> dict[int, i
     found: dict[int, int] = {}
     ordered = sorted(delivery_ids)
     for start in range(0, len(ordered), 900):
-        query = select(deliveries.c.id, deliveries.c.source_id).where(
-            deliveries.c.id.in_(ordered[start : start + 900]), deliveries.c.source_kind == "edition"
+        # By key alone: a condition on source_kind too would let SQLite walk the (source_kind, ...) index instead.
+        query = select(deliveries.c.id, deliveries.c.source_kind, deliveries.c.source_id).where(
+            deliveries.c.id.in_(ordered[start : start + 900])
         )
-        found.update((int(i), int(e)) for i, e in conn.execute(query))
+        found.update((int(i), int(e)) for i, kind, e in conn.execute(query) if kind == "edition")
     return found
 
 
