@@ -22,6 +22,7 @@ from syndicate.outbox import table as outbox_table
 from syndicate.status import partner_rows, relay_rows
 from syndicate.store import feeds, meta, nodes
 from syndicate.store import subscribers as subscriber_store
+from syndicate.store.db import custom_plans
 from syndicate.store.schema import statements, subscriber_changes, subscribers
 from syndicate.subscribers import Status
 
@@ -64,6 +65,7 @@ def overview(app: App, conn: Connection) -> dict[str, Any]:
 
 def subscribers_daily(conn: Connection, now: datetime, days: int = 30) -> list[dict[str, Any]]:
     """For each of the last ``days`` days (UTC): new, confirmed, unsubscribed, bounced and complained subscribers."""
+    custom_plans(conn)  # the last days of each date's index, never a scan
     days = max(1, min(days, MAX_DAYS))
     first = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     names = [(first + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(days)]

@@ -626,19 +626,6 @@ def sent_to(conn: Connection, subscriber_ids: Collection[int]) -> dict[int, list
     return found
 
 
-def _editions_of(conn: Connection, delivery_ids: Collection[int]) -> dict[int, int]:
-    """The edition each of these deliveries belongs to (those of editions only)."""
-    found: dict[int, int] = {}
-    ordered = sorted(delivery_ids)
-    for start in range(0, len(ordered), 900):
-        # By key alone: a condition on source_kind too would let SQLite walk the (source_kind, ...) index instead.
-        query = select(deliveries.c.id, deliveries.c.source_kind, deliveries.c.source_id).where(
-            deliveries.c.id.in_(ordered[start : start + 900])
-        )
-        found.update((int(i), int(e)) for i, kind, e in conn.execute(query) if kind == "edition")
-    return found
-
-
 def newest_mail_to(conn: Connection, subscriber_id: int) -> int | None:
     """The newest mail delivery to a subscriber that left (sent, or unknown after its hand-off)."""
     query = select(func.max(deliveries.c.id)).where(
@@ -663,29 +650,26 @@ def edition_reports(conn: Connection, ids: Sequence[int], sent: Mapping[int, int
     """
     if not ids:
         return []
-    # Driven from the reports and the changes (a few per edition), each delivery looked up by its key:
-    # never a pass over the editions' deliveries.
+    # Driven from the reports and the changes (a few per edition), each joined to its delivery by key and
+    # filtered here: a condition on the deliveries' own columns would let the planner walk them instead.
     wanted = set(ids)
-    said = conn.execute(
-        select(inbound.c.delivery_id, inbound.c.kind).where(
-            inbound.c.delivery_id.is_not(None), inbound.c.kind.in_(["hard", "soft", "complaint"])
-        )
-    ).all()
-    left = conn.execute(
-        select(subscriber_changes.c.delivery_id, subscriber_changes.c.subscriber_id).where(
-            subscriber_changes.c.delivery_id.is_not(None), subscriber_changes.c.status == Status.UNSUBSCRIBED.value
-        )
-    ).all()
-    edition_of = _editions_of(conn, {int(d) for d, _ in said} | {int(d) for d, _ in left})
     counted: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for delivery, kind in said:
-        edition = edition_of.get(int(delivery))
-        if edition in wanted:
-            counted[edition][str(kind)].add(int(delivery))
-    for delivery, subscriber in left:
-        edition = edition_of.get(int(delivery))
-        if edition in wanted:
-            counted[edition]["unsubscribe"].add(int(subscriber))
+    reported = (
+        select(inbound.c.delivery_id, inbound.c.kind, deliveries.c.source_kind, deliveries.c.source_id)
+        .join(deliveries, deliveries.c.id == inbound.c.delivery_id)
+        .where(inbound.c.kind.in_(["hard", "soft", "complaint"]))
+    )
+    for delivery, kind, source, edition in conn.execute(reported):
+        if source == "edition" and edition in wanted:
+            counted[int(edition)][str(kind)].add(int(delivery))  # a delivery counts once per kind
+    left = (
+        select(subscriber_changes.c.subscriber_id, deliveries.c.source_kind, deliveries.c.source_id)
+        .join(deliveries, deliveries.c.id == subscriber_changes.c.delivery_id)
+        .where(subscriber_changes.c.status == Status.UNSUBSCRIBED.value)
+    )
+    for subscriber, source, edition in conn.execute(left):
+        if source == "edition" and edition in wanted:
+            counted[int(edition)]["unsubscribe"].add(int(subscriber))
     reports = {edition: {kind: len(found) for kind, found in kinds.items()} for edition, kinds in counted.items()}
     unsubscribes = {edition: kinds.get("unsubscribe", 0) for edition, kinds in reports.items()}
     subjects = dict(conn.execute(select(editions.c.id, editions.c.subject).where(editions.c.id.in_(ids))).all())
