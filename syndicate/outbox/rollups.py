@@ -29,7 +29,7 @@ from syndicate.outbox import table
 from syndicate.outbox.states import DeliveryState
 from syndicate.roles import Role
 from syndicate.store import meta
-from syndicate.store.db import Database, custom_plans, dialect_insert
+from syndicate.store.db import Database, dialect_insert
 from syndicate.store.schema import delivery_rollups
 from syndicate.store.schema import meta as meta_table
 
@@ -77,7 +77,6 @@ def roll_up(conn: Connection, now: datetime) -> int:
 
 
 def _counted(conn: Connection, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
-    custom_plans(conn)  # "since the watermark" is a few minutes of the index, never a scan
     return table.settled_counts(conn, hour_of, since, until)
 
 

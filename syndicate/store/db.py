@@ -50,17 +50,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def custom_plans(conn: Connection) -> None:
-    """On PostgreSQL, plan this transaction's statements for their own values.
-
-    psycopg prepares a statement run often; PostgreSQL may then plan it once for any
-    value, and a range over an index ("settled since the watermark", "joined in the last
-    30 days") planned for any value is a scan of the table. Harmless elsewhere.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-
-
 class Database:
     """An engine and the transactions syndicate needs of it.
 
