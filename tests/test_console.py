@@ -8,6 +8,7 @@ app makes them.
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 from typing import Any
@@ -279,3 +280,50 @@ def test_the_dashboard_shows_the_figures_in_english_and_turkish(console, site):
     assert "<table>" in page and 'data-api="/api/v1/subscribers/daily?days=30"' in page
     turkish = browser.get("/admin?lang=tr").get_data(as_text=True)
     assert "Günlük aboneler" in turkish and 'lang="tr"' in turkish
+
+
+CSV = (
+    "email,languages,frequency\nnew1@example.org,en,immediate\nnot-an-address,en,immediate\nnew2@example.org,tr,daily\n"
+)
+
+
+def test_an_admin_imports_a_csv_after_seeing_its_report_and_exports_the_list(console):
+    browser = client(console)
+    log_in(console, browser, "ada", ADMIN_PASSWORD)
+    token = csrf_of(browser)
+    asked = browser.post("/admin/actions/import-subscribers", content_type="multipart/form-data",
+                         data={"csrf_token": token, "file": (io.BytesIO(CSV.encode()), "list.csv")})  # fmt: skip
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "2 good row(s) will be imported" in page and "Bad rows, by line" in page
+    assert "<td>3</td>" in page, "the bad row is named by its line"
+    blocked = browser.post("/admin/actions/import-subscribers",
+                           data={"csrf_token": token, "confirmed": "yes", "csv": CSV, "file_name": "list.csv"})  # fmt: skip
+    assert "imported: 0" in blocked.get_data(as_text=True), "bad rows and no --skip-invalid: nothing imported"
+    done = browser.post("/admin/actions/import-subscribers", data={"csrf_token": token, "confirmed": "yes", "csv": CSV,
+                        "file_name": "list.csv", "skip_invalid": "yes", "consent_elsewhere": "yes"})  # fmt: skip
+    assert "imported: 2" in done.get_data(as_text=True)
+    exported = browser.get("/admin/subscribers.csv")
+    assert exported.status_code == 200 and exported.headers["Content-Type"].startswith("text/csv")
+    assert "new1@example.org" in exported.get_data(as_text=True) and "new2@example.org" in exported.get_data(
+        as_text=True
+    )
+    assert {("ada", "import subscribers"), ("ada", "export subscribers")} <= set(audit_actions(console))
+    viewer = client(console)
+    log_in(console, viewer, "vera", VIEWER_PASSWORD)
+    assert viewer.get("/admin/subscribers.csv").status_code == 403, "the list's personal data is an admin's"
+
+
+def test_the_api_imports_with_a_dry_run_first_and_exports_for_admins_only(console):
+    _, viewer = console.accounts.create_token("reader", "viewer")
+    _, admin = console.accounts.create_token("ops", "admin")
+    api = client(console)
+    dry = api.post("/api/v1/actions/import-subscribers", json={"csv": CSV, "dry_run": True},
+                   headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+    assert dry.get_json() == {"rows": 2, "errors": [{"line": 3, "reason": dry.get_json()["errors"][0]["reason"]}],
+                              "imported": 0, "already": 0}  # fmt: skip
+    done = api.post("/api/v1/actions/import-subscribers", json={"csv": CSV, "skip_invalid": True},
+                    headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+    assert done.get_json()["imported"] == 2
+    assert api.get("/api/v1/subscribers/export", headers={"Authorization": f"Bearer {viewer}"}).status_code == 403
+    exported = api.get("/api/v1/subscribers/export", headers={"Authorization": f"Bearer {admin}"})
+    assert exported.status_code == 200 and "new2@example.org" in exported.get_data(as_text=True)

@@ -9,7 +9,7 @@ import click
 
 from syndicate.cli import Context, pass_context
 from syndicate.plan import subscribers as removal
-from syndicate.plan.confirmations import queue_confirmation
+from syndicate.plan.confirmations import import_rows, queue_confirmation
 from syndicate.store import subscribers as store
 from syndicate.subscribers import (
     Frequency,
@@ -95,19 +95,11 @@ def import_command(ctx: Context, file: Path, confirmed: bool, skip_invalid: bool
         raise click.ClickException(
             f"{len(report.errors)} bad row(s); nothing imported (fix them, or use --skip-invalid)"
         )
-    now = app.clock()
     with app.db.write() as conn:
-        known = store.existing(conn, [r.email for r in report.rows])
-        fresh = [r for r in report.rows if r.email not in known]
-        store.add_many(conn, fresh, now)
-        if not confirmed:
-            for row in fresh:
-                added = store.by_email(conn, row.email)
-                assert added is not None
-                queue_confirmation(conn, app.email, added.id, row.languages[0], now)
-    skipped = f", {len(known)} already on the list" if known else ""
+        added, known = import_rows(conn, app.email, report.rows, confirmed, app.clock())
+    skipped = f", {known} already on the list" if known else ""
     bad = f", {len(report.errors)} bad row(s) skipped" if report.errors else ""
-    click.echo(f"imported {len(fresh)} subscriber(s){skipped}{bad}")
+    click.echo(f"imported {added} subscriber(s){skipped}{bad}")
 
 
 @subscribers_group.command("export")

@@ -10,6 +10,7 @@ with a message fit to show.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,11 @@ from syndicate.console import figures
 from syndicate.outbox import Channel, DeliveryState
 from syndicate.pipeline import tick
 from syndicate.plan import subscribers as removal
+from syndicate.plan.confirmations import import_rows
 from syndicate.store import admin as admin_store
 from syndicate.store import partners as partner_store
 from syndicate.store import subscribers as subscriber_store
-from syndicate.subscribers import InvalidSubscriber, normalise_email
+from syndicate.subscribers import InvalidSubscriber, normalise_email, parse_csv, to_csv
 
 PREVIEW_LIMIT = 200  # recipients shown before a resend of unknown deliveries
 
@@ -112,6 +114,32 @@ class Actions:
                 raise Refused(f"{address} is not on the list")
             self._audit(conn, who, "remove subscriber", address)
         return {"removed": address}
+
+    def import_subscribers(self, who: Who, text: str, name: str, confirmed: bool, skip_invalid: bool,
+                           apply: bool) -> dict[str, Any]:  # fmt: skip
+        """Read a CSV as ``syndicate subscribers import`` does; import it only if ``apply`` (after the report was
+        shown) and it has no bad rows or ``skip_invalid``. Every bad row is reported by its line."""
+        method = f"imported from {name or 'the console'}" + (" (consent given elsewhere)" if confirmed else
+                                                              "; confirmed by mail")  # fmt: skip
+        report = parse_csv(text, default_languages=(self.app.config.site.language,), confirmed=confirmed, method=method)
+        errors = [{"line": line, "reason": reason} for line, reason in report.errors]
+        result: dict[str, Any] = {"rows": len(report.rows), "errors": errors, "imported": 0, "already": 0}
+        if not apply or (errors and not skip_invalid):
+            return result
+        with self.app.db.write() as conn:
+            result["imported"], result["already"] = import_rows(conn, self.app.email, report.rows, confirmed,
+                                                                self.app.clock())  # fmt: skip
+            detail = f"{result['imported']} from {name or 'a CSV'} ({len(errors)} bad row(s) skipped)"
+            self._audit(conn, who, "import subscribers", detail)
+        return result
+
+    def export_subscribers(self, who: Who) -> Iterator[str]:
+        """Every subscriber as CSV (header row), as ``syndicate subscribers export`` writes it; recorded first."""
+        with self.app.db.write() as conn:
+            self._audit(conn, who, "export subscribers", "")
+        with self.app.db.read() as conn:
+            rows = [s.as_row() for s in subscriber_store.iterate(conn)]
+        return to_csv(rows)
 
     def run_tick(self, who: Who) -> dict[str, Any]:
         """Run one tick now, here (as ``syndicate once``)."""

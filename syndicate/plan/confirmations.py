@@ -108,3 +108,21 @@ def queue_confirmation(conn: Connection, renderer: EmailRenderer, subscriber_id:
         conn, key, lambda: renderer.confirmation(lang, key, now), "confirmation", lang, now
     )
     return plan_edition(conn, edition_id, editions.one_recipient(subscriber_id), now) > 0
+
+
+def import_rows(
+    conn: Connection, renderer: EmailRenderer, rows: list[NewSubscriber], confirmed: bool, now: datetime
+) -> tuple[int, int]:
+    """Add imported subscribers not on the list yet; unless ``confirmed``, plan each one's confirmation mail.
+
+    Return how many were added and how many were already on the list (the CLI's and the console's import).
+    """
+    known = store.existing(conn, [r.email for r in rows])
+    fresh = [r for r in rows if r.email not in known]
+    store.add_many(conn, fresh, now)
+    if not confirmed:
+        for row in fresh:
+            added = store.by_email(conn, row.email)
+            assert added is not None
+            queue_confirmation(conn, renderer, added.id, row.languages[0], now)
+    return len(fresh), len(known)

@@ -56,28 +56,31 @@ class Api:
             "/api/v1/actions/unsuppress": self.unsuppress,
             "/api/v1/actions/remove-subscriber": self.remove_subscriber,
             "/api/v1/actions/run-tick": self.run_tick,
+            "/api/v1/actions/import-subscribers": self.import_subscribers,
         }
         for path, handler in writes.items():
             bp.add_url_rule(path, handler.__name__, self._guarded(handler, act=True), methods=["POST"])
+        # The list's personal data: an admin's to take, recorded (a read, so no CSRF token is asked).
+        bp.add_url_rule("/api/v1/subscribers/export", "export", self._guarded(self.export, act=False, admin=True),
+                        methods=["GET"])  # fmt: skip
         return bp
 
-    def _guarded(self, handler: Callable[[Caller], Any], act: bool) -> Callable[[], Response]:
+    def _guarded(self, handler: Callable[[Caller], Any], act: bool, admin: bool = False) -> Callable[[], Response]:
         def answer() -> Response:
             who = caller(self.accounts, request)
             if who is None:
                 response = _error("log in, or send Authorization: Bearer <token>", 401)
                 response.headers["WWW-Authenticate"] = 'Bearer realm="syndicate"'
                 return response
-            if act:
-                if not who.may_act:
-                    return _error("this role may read, not act", 403)
-                if not who.vouches_for(request.headers.get(CSRF_HEADER, "")):
-                    return _error("a session's writes carry its CSRF token in X-CSRF-Token", 403)
+            if (act or admin) and not who.may_act:
+                return _error("this role may read, not act", 403)
+            if act and not who.vouches_for(request.headers.get(CSRF_HEADER, "")):
+                return _error("a session's writes carry its CSRF token in X-CSRF-Token", 403)
             try:
                 result = handler(who)
             except (ActionRefused, BadRequest) as exc:
                 return _error(str(exc), 409 if isinstance(exc, ActionRefused) else 400)
-            response = jsonify(result)
+            response = result if isinstance(result, Response) else jsonify(result)
             response.headers["Cache-Control"] = "no-store"
             return response
 
@@ -162,6 +165,20 @@ class Api:
     def remove_subscriber(self, who: Caller) -> Any:
         return self.actions.remove_subscriber(self._who(who), _body_text("email"))
 
+    def import_subscribers(self, who: Caller) -> Any:
+        request.max_content_length = 10_000_000
+        body = _body(10_000_000)
+        text = body.get("csv")
+        flags = {k: body.get(k, False) for k in ("consent_elsewhere", "skip_invalid", "dry_run")}
+        if not isinstance(text, str) or not all(isinstance(v, bool) for v in flags.values()):
+            raise BadRequest("csv: the file's text; consent_elsewhere, skip_invalid, dry_run: booleans")
+        return self.actions.import_subscribers(self._who(who), text, "the API", flags["consent_elsewhere"],
+                                               flags["skip_invalid"], not flags["dry_run"])  # fmt: skip
+
+    def export(self, who: Caller) -> Any:
+        rows = "".join(self.actions.export_subscribers(self._who(who)))
+        return Response(rows, 200, content_type="text/csv; charset=utf-8")
+
     def run_tick(self, who: Caller) -> Any:
         return self.actions.run_tick(self._who(who))
 
@@ -193,8 +210,8 @@ def _channel() -> str | None:
     return given
 
 
-def _body() -> dict[str, Any]:
-    if request.content_length and request.content_length > MAX_BODY:
+def _body(limit: int = MAX_BODY) -> dict[str, Any]:
+    if request.content_length and request.content_length > limit:
         raise BadRequest("the body is too large")
     data = request.get_data(cache=True)
     if not data.strip():

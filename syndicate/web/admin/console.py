@@ -34,7 +34,9 @@ CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-ACTIONS = ("retry-failed", "resend-unknown", "enable-partner", "unsuppress", "remove-subscriber", "run-tick")
+ACTIONS = ("retry-failed", "resend-unknown", "enable-partner", "unsuppress", "remove-subscriber", "run-tick",
+           "import-subscribers")  # fmt: skip
+MAX_IMPORT = 10_000_000  # bytes of CSV the import takes
 
 
 class Console:
@@ -52,6 +54,7 @@ class Console:
         bp.add_url_rule("/admin", "dashboard", self._page(self.dashboard), methods=["GET"])
         bp.add_url_rule("/admin/deliveries", "deliveries", self._page(self.deliveries), methods=["GET"])
         bp.add_url_rule("/admin/audit", "audit", self._page(self.audit), methods=["GET"])
+        bp.add_url_rule("/admin/subscribers.csv", "export", self._page(self.export), methods=["GET"])
         bp.add_url_rule("/admin/actions/<name>", "action", self._page(self.action), methods=["POST"])
         bp.add_url_rule("/admin/static/<path:path>", "static", self.static, methods=["GET"])
         return bp
@@ -151,7 +154,18 @@ class Console:
             lines = admin_store.audit_lines(conn, 200)
         return self._render("audit.html", who=who, lines=lines)
 
+    def export(self, who: Caller) -> Response:
+        """Every subscriber as CSV (admins only: it is the list's personal data), recorded in the audit log."""
+        if not who.may_act:
+            return self._render("notice.html", 403, who=who, key="viewer_only")
+        rows = "".join(self.actions.export_subscribers(Who(who.name, self.web.client())))
+        return Response(rows, 200, content_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="subscribers.csv"',
+                                 "Cache-Control": "no-store"})  # fmt: skip
+
     def action(self, who: Caller, name: str) -> Response:
+        if name == "import-subscribers":
+            request.max_content_length = MAX_IMPORT
         if name not in ACTIONS:
             return self._render("notice.html", 404, who=who, key="no_such_action")
         if not who.may_act:
@@ -160,18 +174,39 @@ class Console:
             request.form.get(CSRF_FIELD, "")
         ):
             return self._render("notice.html", 403, who=who, key="form_expired")
-        fields = {k: v for k, v in request.form.items() if k in ("channel", "name", "email", "expected")}
+        fields = {k: v for k, v in request.form.items() if k in ("channel", "name", "email", "expected",
+                                                                 "consent_elsewhere", "skip_invalid")}  # fmt: skip
+        if name == "import-subscribers":
+            return self._import(who, fields)
         if request.form.get("confirmed") != "yes":
             preview = self.actions.unknown_preview(fields.get("channel")) if name == "resend-unknown" else None
             described = {"name": "", "email": "", "channel": "", **fields}
             return self._render("confirm.html", who=who, action=name, fields=fields, described=described,
-                                preview=preview)  # fmt: skip
+                                preview=preview, report=None)  # fmt: skip
         acting = Who(who.name, self.web.client())
         try:
             result = self._do(name, acting, fields)
         except ActionRefused as exc:
             return self._render("notice.html", 409, who=who, key="action_refused", detail=str(exc))
         return self._render("done.html", who=who, action=name, result=result)
+
+    def _import(self, who: Caller, fields: dict[str, str]) -> Response:
+        """The first post reads the file and shows its report; the confirmation (carrying the text) imports."""
+        upload = request.files.get("file")
+        name = (upload.filename or "") if upload else request.form.get("file_name", "")
+        raw = upload.read() if upload else request.form.get("csv", "").encode()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return self._render("notice.html", 400, who=who, key="action_refused", detail="the file is not UTF-8")
+        consent, skip = fields.get("consent_elsewhere") == "yes", fields.get("skip_invalid") == "yes"
+        apply = request.form.get("confirmed") == "yes"
+        result = self.actions.import_subscribers(Who(who.name, self.web.client()), text, name, consent, skip, apply)
+        if apply:
+            return self._render("done.html", who=who, action="import-subscribers", result=result)
+        described = {"name": "", "email": "", "channel": "", "rows": result["rows"]}
+        return self._render("confirm.html", who=who, action="import-subscribers", fields=fields,
+                            described=described, preview=None, report=result, csv=text, file_name=name)  # fmt: skip
 
     def _do(self, name: str, who: Who, fields: dict[str, str]) -> dict[str, Any]:
         channel = fields.get("channel") or None

@@ -177,6 +177,39 @@ PATHS: dict[str, Any] = {
         {"type": "object", "properties": {"email": {"type": "string", "minLength": 1}}, "required": ["email"]},
         _object({"removed": {"type": "string"}}),
     ),
+    "/api/v1/actions/import-subscribers": _act(
+        "Import subscribers from a CSV's text, as `subscribers import` does (dry_run: the report alone)",
+        {
+            "type": "object",
+            "properties": {
+                "csv": {"type": "string"},
+                "consent_elsewhere": {"type": "boolean"},
+                "skip_invalid": {"type": "boolean"},
+                "dry_run": {"type": "boolean"},
+            },
+            "required": ["csv"],
+        },
+        _object(
+            {
+                "rows": {"type": "integer", "minimum": 0},
+                "errors": {
+                    "type": "array",
+                    "items": _object({"line": {"type": "integer"}, "reason": {"type": "string"}}),
+                },
+                "imported": {"type": "integer", "minimum": 0},
+                "already": {"type": "integer", "minimum": 0},
+            }
+        ),
+    ),
+    "/api/v1/subscribers/export": {
+        "get": {
+            "summary": "Every subscriber as CSV (admins only; recorded in the audit log)",
+            "responses": {
+                "200": {"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                **ERRORS,
+            },
+        }
+    },
     "/api/v1/actions/run-tick": _act(
         "Run one tick now",
         {"type": "object"},
