@@ -128,7 +128,7 @@ def measure(name: str, url: str, people: int, count: int, calls: int) -> None:
         fill(app.db.engine, people, count)
         filled = time.perf_counter() - began
         began = time.perf_counter()
-        Rollup(app.db, app.clock).run(NOW, lambda: False)
+        Rollup(app.db).run(NOW, lambda: False)
         rolled = time.perf_counter() - began
         with app.db.engine.connect() as conn:
             total = conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM deliveries")).scalar_one()

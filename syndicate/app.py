@@ -164,7 +164,7 @@ def build_app(
         webhook_sender,
         email_sender,
         HearBack(receiver, mailboxes(receiver, config.inbound)),  # bounces, complaints and unsubscribes that came back
-        Rollup(db, clock, config.outbox.keep_days, config.outbox.remove_per_tick),  # counted by the hour; old ones go
+        Rollup(db, config.outbox.keep_days, config.outbox.remove_per_tick),  # counted by the hour; old ones go
     ]
     return app
 

@@ -392,7 +392,7 @@ def test_a_report_that_cannot_be_processed_is_kept_for_the_operator_and_holds_no
     for reader, path in paths.items():
         app.receiver.store(postfix_dsn(path, reader, delivery_of(path)), "smtp", "", [path])
     # An event stored by the webhook that no longer reads (written by another version, say): it fails alone.
-    (broken,) = app.receiver.store_events("sendgrid", [("sendgrid:old-1", b"[not an event")])
+    (broken,) = app.receiver.store_many("sendgrid", [(b"[not an event", "", [], "sendgrid:old-1")])
     assert tick(app).stages["hear-back"] == {"processed": 3, "failed": 1}
     assert [status_of(app, r) for r in paths] == ["bounced"] * 3
     assert "a batch of reports could not be processed; each is tried alone" in caplog.text

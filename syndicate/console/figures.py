@@ -117,19 +117,19 @@ def editions(conn: Connection, newest: int = 10) -> dict[str, Any]:
 
 def partners(app: App, conn: Connection) -> list[dict[str, Any]]:
     """Each partner: last success, backlog, disabled."""
-    return [_plain(row) for row in partner_rows(conn, app.config)]
+    return partner_rows(conn, app.config)
 
 
 def machinery(app: App, conn: Connection) -> dict[str, Any]:
     """The nodes (their heartbeats) and the mail relays."""
     heard_within = timedelta(seconds=3 * app.config.heartbeat_seconds)
     live = nodes.live(conn, app.clock(), heard_within, outbox_table.held_by_node(conn))
-    return {"nodes": [_plain(n) for n in live], "relays": [_plain(r) for r in relay_rows(conn, app)]}
+    return {"nodes": live, "relays": relay_rows(conn, app)}
 
 
 def deliveries_to_decide(conn: Connection, state: str, channel: str | None, limit: int = 100) -> list[dict[str, Any]]:
     """Failed or unknown deliveries (``state``), newest first: what an operator is shown before deciding."""
-    rows = [_plain(row) for row in outbox_table.listing(conn, state, channel or None, limit)]
+    rows = outbox_table.listing(conn, state, channel or None, limit)
     ids = [int(r["target"]) for r in rows if r["channel"] == Channel.EMAIL.value and str(r["target"]).isdigit()]
     people = subscriber_store.by_ids(conn, ids)
     for row in rows:  # a mail delivery names its subscriber by id: the operator wants the address
@@ -143,14 +143,3 @@ def deliveries_to_decide(conn: Connection, state: str, channel: str | None, limi
 
 
 CHANNELS = tuple(c.value for c in Channel)
-
-
-def _plain(value: Any) -> Any:
-    """A row as JSON values: times as ISO 8601 text."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

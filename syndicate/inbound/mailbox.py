@@ -146,7 +146,7 @@ class ImapReader:
     def _store_and_move(self, box: BaseMailBox, messages: list[Any]) -> int:
         if not messages:
             return 0
-        self.receiver.store_many([(m.raw, "imap", *envelope(m.raw)) for m in messages])
+        self.receiver.store_many("imap", [(m.raw, *envelope(m.raw), None) for m in messages])
         box.move([m.uid for m in messages if m.uid], self.settings.done)  # only once the reports are committed
         return len(messages)
 

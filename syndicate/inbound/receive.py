@@ -94,17 +94,12 @@ class Receiver:
         with self.db.write() as conn:
             return store.add(conn, raw, source, envelope_from, envelope_to, self.clock(), digest)
 
-    def store_many(self, reports: Sequence[tuple[bytes, str, str, Sequence[str]]]) -> list[int]:
-        """Commit reports (bytes, source, envelope sender, recipients) in one transaction; return their ids."""
+    def store_many(self, source: str, reports: Sequence[tuple[bytes, str, Sequence[str], str | None]]) -> list[int]:
+        """Commit reports of ``source`` (bytes, envelope sender, recipients, digest or ``None``) in one
+        transaction; return their ids (a mailbox's slice, a provider's batch of events)."""
         with self.db.write() as conn:
-            return [
-                store.add(conn, raw, source, sender, to, self.clock(), None)[0] for raw, source, sender, to in reports
-            ]
-
-    def store_events(self, source: str, events: Sequence[tuple[str, bytes]]) -> list[int]:
-        """Commit a provider's verified events (digest, bytes) in one transaction; return their report ids."""
-        with self.db.write() as conn:
-            return [store.add(conn, raw, source, "", [], self.clock(), digest)[0] for digest, raw in events]
+            now = self.clock()
+            return [store.add(conn, raw, source, sender, to, now, digest)[0] for raw, sender, to, digest in reports]
 
     def process(self, report_id: int, again: bool = False) -> str:
         """Classify report ``report_id`` and act on it; return what it did (``again``: even if it was processed)."""

@@ -157,7 +157,6 @@ class Rollup:
     """
 
     db: Database
-    clock: Callable[[], datetime]
     keep_days: int = 90
     remove_per_tick: int = 100_000
     name: str = "rollup"

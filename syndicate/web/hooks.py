@@ -56,7 +56,7 @@ class Hooks:
                 response.headers["WWW-Authenticate"] = 'Basic realm="syndicate hooks"'
             return response
         receiver = self.app.receiver
-        stored = receiver.store_events(provider, [(providers.stored_as(provider, e.key), e.raw) for e in events])
+        stored = receiver.store_many(provider, [(e.raw, "", [], providers.stored_as(provider, e.key)) for e in events])
         for report_id in stored:
             try:
                 receiver.process(report_id)

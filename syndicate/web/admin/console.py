@@ -23,7 +23,7 @@ from syndicate.console.actions import Actions, Who
 from syndicate.console.actions import Refused as ActionRefused
 from syndicate.store import admin as admin_store
 from syndicate.web import forms
-from syndicate.web.admin.guard import CSRF_FIELD, Caller, caller, clear_session_cookie, set_session_cookie
+from syndicate.web.admin.guard import COOKIE, CSRF_FIELD, Caller, caller, clear_session_cookie, set_session_cookie
 from syndicate.web.context import Web
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class Console:
         except Refused as exc:
             log.warning("console login refused for %r from %s: %s", form.get("name", "")[:80], self.web.client(), exc)
             return self.login_page(("login_refused",), 401)
-        old = request.cookies.get("syndicate_admin")
+        old = request.cookies.get(COOKIE)
         if old:  # a session fixed before the login is not carried over: it ends
             self.accounts.logout(old, self.web.client())
         response = redirect(_local(form.get("next", "/admin")), 303)
@@ -120,7 +120,7 @@ class Console:
     def logout(self) -> Response:
         who = caller(self.accounts, request)
         if who is not None and who.via == "session" and who.vouches_for(request.form.get(CSRF_FIELD, "")):
-            self.accounts.logout(request.cookies.get("syndicate_admin", ""), self.web.client())
+            self.accounts.logout(request.cookies.get(COOKIE, ""), self.web.client())
         response = redirect("/admin/login", 303)
         clear_session_cookie(response, self._secure())
         return response  # type: ignore[return-value]

@@ -6,6 +6,7 @@ from typing import Any
 
 from syndicate import __version__
 from syndicate.outbox import Channel
+from syndicate.web.admin.guard import COOKIE
 
 CHANNELS = [c.value for c in Channel]
 COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
@@ -233,7 +234,7 @@ def document(base_url: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "syndicate_admin"},
+                "session": {"type": "apiKey", "in": "cookie", "name": COOKIE},
             },
             "responses": {"Error": _ok(_object({"error": {"type": "string"}}), "What went wrong")},
         },
