@@ -1,5 +1,8 @@
 """``syndicate check``: read config, statements and templates; report every problem; change nothing.
 
+(Nothing but one note: what it found is kept in the database, when there is
+one, for the console's dashboard to show.)
+
 Besides the statements and templates, it looks at what the configuration
 needs from outside itself: the secrets its ``_env`` keys name (set, and long
 enough to resist guessing), the DKIM key file, and links that one-click
@@ -9,10 +12,13 @@ unsubscribe needs to be https.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from syndicate.config import Config
 from syndicate.deliver.email.dkim import Signer
@@ -24,11 +30,16 @@ from syndicate.model import Problem, Severity, Statement
 from syndicate.render import templates
 from syndicate.render.email import REQUIRED_TEMPLATES as EMAIL_TEMPLATES
 from syndicate.sources import make_source
+from syndicate.store import meta
+from syndicate.store.db import Database
 from syndicate.tokens import MIN_SECRET_BYTES
 from syndicate.web.pages import REQUIRED_TEMPLATES as WEB_TEMPLATES
 
+KEPT_PROBLEMS = 100  # of a check's, kept for the console
+
 MIN_LINK_SECRET = MIN_SECRET_BYTES
 MIN_PARTNER_KEY = 24
+log = logging.getLogger(__name__)
 MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 REQUIRED_TEMPLATES = ("feeds/attribution.html", "feeds/attribution.txt", *EMAIL_TEMPLATES, *WEB_TEMPLATES)
 
@@ -37,6 +48,26 @@ def check(config: Config, config_path: Path | None = None) -> list[Problem]:
     """Every problem with the statements, templates and settings of ``config`` (no database touched)."""
     where = str(config_path or config.root / "config.toml")
     return [*_statements(config), *templates.check(config.templates.dir, REQUIRED_TEMPLATES), *_settings(config, where)]
+
+
+def remember(db: Database, problems: list[Problem], now: datetime, by: str) -> bool:
+    """Keep what a check found (the first :data:`KEPT_PROBLEMS`) for the console to show; False if it could not.
+
+    A database that is not there yet is not made for it, and one that cannot
+    be written is passed over: a check reports on its own either way.
+    """
+    if not db.exists():
+        return False
+    errors = sum(p.severity == Severity.ERROR for p in problems)
+    value = {"at": now.isoformat(), "by": by, "errors": errors, "warnings": len(problems) - errors,
+             "problems": [str(p) for p in problems[:KEPT_PROBLEMS]]}  # fmt: skip
+    try:
+        with db.write() as conn:
+            meta.put(conn, meta.LAST_CHECK, value)
+    except SQLAlchemyError as exc:
+        log.info("the check's findings are not kept for the console: %s", exc)
+        return False
+    return True
 
 
 def _statements(config: Config) -> list[Problem]:

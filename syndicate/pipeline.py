@@ -26,6 +26,7 @@ from syndicate.store import meta
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+KEPT_PROBLEMS = 20  # of a tick's, kept for the console beside their count
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TickReport:
             "updated": len(self.ingest.updated),
             "retracted": len(self.ingest.retracted),
             "problems": len(self.ingest.problems) + len(self.feeds.problems),
+            "problem_list": [str(p) for p in [*self.ingest.problems, *self.feeds.problems][:KEPT_PROBLEMS]],
             "files_written": len(self.feeds.written),
             "pings_sent": self.pings[0],
             "pings_failed": self.pings[1],

@@ -21,6 +21,7 @@ from web_support import make_web
 from syndicate.cli import main
 from syndicate.console.accounts import Accounts, BadAccount
 from syndicate.outbox import DeliveryState
+from syndicate.pipeline import tick
 from syndicate.store import admin as admin_store
 from syndicate.store.schema import admin_sessions, deliveries
 from syndicate.web.admin.console import ACTIONS
@@ -29,15 +30,23 @@ ADMIN_PASSWORD = "correct horse battery staple"
 VIEWER_PASSWORD = "a viewer's long password"
 FORM = re.compile(r'name="form_token" value="([^"]+)"')
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-PAGES = ["/admin", "/admin/deliveries?state=failed", "/admin/deliveries?state=unknown", "/admin/audit"]
+PAGES = ["/admin", "/admin/deliveries?state=failed", "/admin/deliveries?state=unknown", "/admin/audit",
+         "/admin/preview", "/admin/preview/body?statement=news"]  # fmt: skip
 READS = ["/api/v1/overview", "/api/v1/subscribers/daily", "/api/v1/deliveries/hourly", "/api/v1/deliveries",
          "/api/v1/deliveries/unknown/preview", "/api/v1/editions", "/api/v1/partners", "/api/v1/machinery",
-         "/api/v1/audit"]  # fmt: skip
+         "/api/v1/audit", "/api/v1/statements", "/api/v1/preview?statement=news"]  # fmt: skip
 
 
 @pytest.fixture
 def console(site, make_app):
+    site.statement("news.md", "News", "2026-11-26T10:00:00+03:00")
     app = make_app(site)
+    tick(app)
+    return console_of(app)
+
+
+def console_of(app: Any) -> Any:
+    """The web app over ``app`` with two accounts: ada the admin and vera the viewer."""
     accounts = Accounts(app.db, app.config.admin, app.clock)
     accounts.add_user("ada", "admin", ADMIN_PASSWORD)
     accounts.add_user("vera", "viewer", VIEWER_PASSWORD)
@@ -270,8 +279,6 @@ def test_the_admin_commands_add_remove_and_reset_accounts_and_make_tokens(site, 
 def test_the_dashboard_shows_the_figures_in_english_and_turkish(console, site):
     site.statement("news.md", "News of the day", "2026-11-26T10:00:00+03:00")
     site.statement("later.md", "Embargoed news", (site.clock.now + timedelta(hours=5)).isoformat())
-    from syndicate.pipeline import tick
-
     tick(console.app)
     browser = client(console)
     log_in(console, browser, "vera", VIEWER_PASSWORD)

@@ -38,6 +38,9 @@ PAGES = [
     "/admin/deliveries?state=failed",
     "/admin/deliveries?state=unknown",
     "/admin/audit",
+    "/admin/preview",
+    "/admin/preview?statement=news",
+    "/admin/preview?statement=news&digest=weekly&lang=tr",
 ]
 AXE_RUN = """async () => {
   const result = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}});

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -14,10 +15,11 @@ import click
 from syndicate import checks
 from syndicate.cli import Context, pass_context
 from syndicate.errors import SyndicateError
-from syndicate.model import Severity
+from syndicate.model import Problem, Severity
 from syndicate.pipeline import TickReport, build, tick
 from syndicate.roles import Role
 from syndicate.status import gather
+from syndicate.store.db import Database
 
 
 @click.command("check")
@@ -25,9 +27,12 @@ from syndicate.status import gather
 def check_command(ctx: Context) -> None:
     """Read config, statements and templates; report every problem; change nothing.
 
-    Exits 0 only if there is nothing to report.
+    Exits 0 only if there is nothing to report. If the database is there, a
+    note of what was found is kept in it for the console (it is never made
+    for that).
     """
     problems = checks.check(ctx.config, ctx.config_path)
+    _remember(ctx, problems, "syndicate check")
     for problem in problems:
         click.echo(str(problem), err=True)
     for note in checks.notes(ctx.config):  # worth knowing, not a problem: they never fail the check
@@ -37,6 +42,18 @@ def check_command(ctx: Context) -> None:
     if problems:
         raise click.ClickException(f"{errors} error(s), {warnings} warning(s)")
     click.echo(f"ok: {checks.statement_count(ctx.config)} statements, config and templates are clean")
+
+
+def _remember(ctx: Context, problems: list[Problem], by: str) -> None:
+    """Keep the check's findings for the console, in the database if there is one (never made for it)."""
+    try:
+        db = Database(ctx.config.database_url())
+    except SyndicateError:  # a database the check itself reports on
+        return
+    try:
+        checks.remember(db, problems, datetime.now(UTC), by)
+    finally:
+        db.dispose()
 
 
 @click.command("build")
@@ -79,7 +96,10 @@ def run_command(ctx: Context, role: str, web: bool | None) -> None:
     if logging.getLogger().level > logging.INFO and not ctx.quiet:
         logging.getLogger().setLevel(logging.INFO)
     try:
-        Daemon(ctx.app(), serve_web=web, role=Role(role)).run()
+        app = ctx.app()
+        if Role(role).plans:  # the console shows what the configuration still lacks, from the start
+            checks.remember(app.db, checks.check(ctx.config, ctx.config_path), app.clock(), "syndicate run")
+        Daemon(app, serve_web=web, role=Role(role)).run()
     except SyndicateError as exc:
         raise click.ClickException(str(exc)) from exc
 

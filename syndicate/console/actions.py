@@ -1,24 +1,28 @@
 """What an admin may do from the console or the API; each action is recorded in the audit log.
 
 Every action takes who does it and from where, does what the matching
-command does (``deliveries retry``, ``deliveries resend-unknown``, ``partners
-enable``, ``subscribers unsuppress`` and ``remove``, ``once``), writes one
-line of the audit log in the same transaction when it changes the database,
-and returns what it did as plain values. Bad requests are :class:`Refused`
-with a message fit to show.
+command does (``deliveries retry``, ``deliveries resend-unknown``,
+``deliveries replay``, ``partners enable``, ``subscribers unsuppress``,
+``remove``, ``import`` and ``export``, ``send-test``, ``once``), writes one
+line of the audit log (in the same transaction when it changes the
+database), and returns what it did as plain values. Bad requests are
+:class:`Refused` with a message fit to show.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from syndicate import outbox
 from syndicate.app import App
-from syndicate.console import figures
-from syndicate.outbox import Channel, DeliveryState
+from syndicate.console import figures, samples
+from syndicate.errors import SyndicateError
+from syndicate.outbox import Channel, DeliveryState, SourceKind
 from syndicate.pipeline import tick
+from syndicate.plan import events
 from syndicate.plan import subscribers as removal
 from syndicate.plan.confirmations import import_rows
 from syndicate.store import admin as admin_store
@@ -96,6 +100,44 @@ class Actions:
             released = outbox.make_due(conn, Channel.WEBHOOK, name, self.app.clock())
             self._audit(conn, who, "enable partner", f"{name} ({released} pending)")
         return {"enabled": was_disabled, "released": released}
+
+    def replay_preview(self, name: str, since: str) -> dict[str, Any]:
+        """How many events ``name`` was sent since ``since``: what a replay would push again (shown first)."""
+        when = self._since(name, since)
+        with self.app.db.read() as conn:
+            count = len(outbox.sent_since(conn, Channel.WEBHOOK, SourceKind.EVENT, name, when))
+        return {"partner": name, "since": when.isoformat(), "count": count}
+
+    def replay_partner(self, who: Who, name: str, since: str, expected: int | None = None) -> dict[str, Any]:
+        """Push again, as new deliveries, what partner ``name`` was sent since ``since`` (it lost them)."""
+        when = self._since(name, since)
+        with self.app.db.write() as conn:
+            if expected is not None:
+                now_count = len(outbox.sent_since(conn, Channel.WEBHOOK, SourceKind.EVENT, name, when))
+                if now_count != expected:
+                    raise Refused(f"{now_count} events were sent to {name} since then, not the {expected} shown")
+            count = events.replay(conn, name, when, self.app.clock())
+            self._audit(conn, who, "replay partner", f"{name}: {count} events sent since {when.isoformat()}")
+        return {"replayed": count}
+
+    def _since(self, name: str, since: str) -> datetime:
+        if name not in {p.name for p in self.app.config.partners}:
+            raise Refused(f"no partner named {name!r}")
+        try:
+            when = datetime.fromisoformat(since.strip())
+        except ValueError as exc:
+            raise Refused(f"since: {since[:40]!r} is not a date (2026-05-01) or a time (2026-05-01T09:30)") from exc
+        return when if when.tzinfo else when.replace(tzinfo=self.app.config.site.tz)
+
+    def send_test(self, who: Who, statement_id: str, to: str, relay: str | None = None) -> dict[str, Any]:
+        """Send a statement's mail to one address through a relay (not through the outbox); the relay's reply."""
+        try:
+            result = samples.send_test(self.app, statement_id, to, relay or None)
+        except SyndicateError as exc:
+            raise Refused(str(exc)) from exc
+        with self.app.db.write() as conn:
+            self._audit(conn, who, "send test mail", f"{statement_id} to {to} ({result.describe()})")
+        return {"delivered": result.delivered, "reply": result.describe()}
 
     def unsuppress(self, who: Who, email: str) -> dict[str, Any]:
         """Take an address off the suppression list; a bounced or complained subscriber is active again."""

@@ -54,12 +54,27 @@ def overview(app: App, conn: Connection) -> dict[str, Any]:
         "now": now.isoformat(),
         "statements": by_state,
         "scheduled": scheduled,
-        "last_tick": {k: last.get(k) for k in ("at", "seconds", "problems", "failed")} if last else None,
+        "last_tick": {k: last.get(k) for k in ("at", "seconds", "problems", "failed")}
+        | {"problem_list": last.get("problem_list", [])}
+        if last
+        else None,
+        "last_check": meta.get(conn, meta.LAST_CHECK),
         "last_send": meta.get(conn, "last_send"),
         "owed": owed,
         "decisions": waiting,  # failed and unknown deliveries, by channel: the operator's to settle
         "pings_pending": feeds.pending_pings(conn),
     }
+
+
+def recent_statements(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest statements, published or not (the console's choice of one to preview or test)."""
+    query = (
+        select(statements.c.id, statements.c.title, statements.c.lang, statements.c.state, statements.c.published)
+        .order_by(statements.c.published.desc(), statements.c.id)
+        .limit(limit)
+    )
+    return [{"id": r.id, "title": r.title, "lang": r.lang, "state": str(r.state), "published": r.published.isoformat()}
+            for r in conn.execute(query)]  # fmt: skip
 
 
 def subscribers_daily(conn: Connection, now: datetime, days: int = 30) -> list[dict[str, Any]]:

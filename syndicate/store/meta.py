@@ -11,6 +11,8 @@ from sqlalchemy.engine import Connection
 from syndicate.store.db import dialect_insert, upsert
 from syndicate.store.schema import meta
 
+LAST_CHECK = "last_check"  # what the last `syndicate check` (or the daemon's start) found, for the console
+
 
 def get(conn: Connection, key: str, default: Any = None) -> Any:
     """The JSON value stored under ``key``, or ``default``."""

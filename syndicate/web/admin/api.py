@@ -14,10 +14,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from syndicate.console import figures
+from syndicate.console import figures, samples
 from syndicate.console.accounts import Accounts
 from syndicate.console.actions import Actions, Who
 from syndicate.console.actions import Refused as ActionRefused
+from syndicate.errors import SyndicateError
 from syndicate.store import admin as admin_store
 from syndicate.web.admin import openapi
 from syndicate.web.admin.guard import CSRF_HEADER, Caller, caller
@@ -46,12 +47,16 @@ class Api:
             "/api/v1/partners": self.partners,
             "/api/v1/machinery": self.machinery,
             "/api/v1/audit": self.audit,
+            "/api/v1/statements": self.statements,
+            "/api/v1/preview": self.preview,
         }
         for path, handler in reads.items():
             bp.add_url_rule(path, handler.__name__, self._guarded(handler, act=False), methods=["GET"])
         writes: dict[str, Callable[[Caller], Any]] = {
             "/api/v1/actions/retry-failed": self.retry_failed,
             "/api/v1/actions/resend-unknown": self.resend_unknown,
+            "/api/v1/actions/replay-partner": self.replay_partner,
+            "/api/v1/actions/send-test": self.send_test,
             "/api/v1/actions/enable-partner": self.enable_partner,
             "/api/v1/actions/unsuppress": self.unsuppress,
             "/api/v1/actions/remove-subscriber": self.remove_subscriber,
@@ -78,7 +83,9 @@ class Api:
                 return _error("a session's writes carry its CSRF token in X-CSRF-Token", 403)
             try:
                 result = handler(who)
-            except (ActionRefused, BadRequest) as exc:
+            except samples.NoSuchStatement as exc:
+                return _error(str(exc), 404)
+            except (ActionRefused, BadRequest, SyndicateError) as exc:
                 return _error(str(exc), 409 if isinstance(exc, ActionRefused) else 400)
             response = result if isinstance(result, Response) else jsonify(result)
             response.headers["Cache-Control"] = "no-store"
@@ -140,6 +147,22 @@ class Api:
         return {"lines": [{"id": int(line.id), "at": line.at.isoformat(), "actor": line.actor, "action": line.action,
                            "detail": line.detail, "client": line.client} for line in lines]}  # fmt: skip
 
+    def statements(self, who: Caller) -> Any:
+        limit = _number("limit", 50, 1, 500)
+        with self.app.db.read() as conn:
+            return {"statements": figures.recent_statements(conn, limit)}
+
+    def preview(self, who: Caller) -> Any:
+        """A statement's mail (or a digest holding it) as a sample reader gets it: headers, HTML, plain text."""
+        statement = request.args.get("statement", "")
+        if not statement:
+            raise BadRequest("statement: the id of the statement to preview")
+        digest = request.args.get("digest") or None
+        if digest is not None and digest not in samples.DIGESTS:
+            raise BadRequest(f"digest is one of {', '.join(samples.DIGESTS)}")
+        shown = samples.parts(samples.preview(self.app, statement, digest))
+        return {"subject": shown.subject, "from": shown.sender, "to": shown.to, "html": shown.html, "text": shown.text}
+
     # -- acting
 
     def _who(self, who: Caller) -> Who:
@@ -149,12 +172,18 @@ class Api:
         return self.actions.retry_failed(self._who(who), _body_text("channel", required=False))
 
     def resend_unknown(self, who: Caller) -> Any:
-        expected = _body().get("expected")
-        if isinstance(expected, float) and expected.is_integer():  # 3.0 is an integer to JSON Schema
-            expected = int(expected)
-        if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
-            raise BadRequest("expected: the count of unknown deliveries you were shown (an integer)")
+        expected = _body_count("expected", "the count of unknown deliveries you were shown")
+        if expected is None:
+            raise BadRequest("expected: the count of unknown deliveries you were shown (an integer) is required")
         return self.actions.resend_unknown(self._who(who), expected, _body_text("channel", required=False))
+
+    def replay_partner(self, who: Caller) -> Any:
+        expected = _body_count("expected", "the count of events a replay was shown to push")
+        return self.actions.replay_partner(self._who(who), _body_text("name"), _body_text("since"), expected)
+
+    def send_test(self, who: Caller) -> Any:
+        return self.actions.send_test(self._who(who), _body_text("statement"), _body_text("to"),
+                                      _body_text("relay", required=False) or None)  # fmt: skip
 
     def enable_partner(self, who: Caller) -> Any:
         return self.actions.enable_partner(self._who(who), _body_text("name"))
@@ -228,4 +257,16 @@ def _body_text(name: str, required: bool = True) -> str:
         return ""
     if not isinstance(value, str) or (required and not value):
         raise BadRequest(f"{name}: a string")
+    return value
+
+
+def _body_count(name: str, what: str) -> int | None:
+    """A non-negative integer from the body, or None when it is absent (JSON's 3.0 is the integer 3)."""
+    value = _body().get(name)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadRequest(f"{name}: {what} (an integer)")
     return value

@@ -17,10 +17,11 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request, send_from_directory
 
-from syndicate.console import figures
+from syndicate.console import figures, samples
 from syndicate.console.accounts import Accounts, Refused
 from syndicate.console.actions import Actions, Who
 from syndicate.console.actions import Refused as ActionRefused
+from syndicate.errors import SyndicateError
 from syndicate.store import admin as admin_store
 from syndicate.web import forms
 from syndicate.web.admin.guard import COOKIE, CSRF_FIELD, Caller, caller, clear_session_cookie, set_session_cookie
@@ -34,8 +35,15 @@ CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-ACTIONS = ("retry-failed", "resend-unknown", "enable-partner", "unsuppress", "remove-subscriber", "run-tick",
-           "import-subscribers")  # fmt: skip
+ACTIONS = ("retry-failed", "resend-unknown", "replay-partner", "enable-partner", "unsuppress", "remove-subscriber",
+           "run-tick", "import-subscribers", "send-test")  # fmt: skip
+FIELDS = ("channel", "name", "email", "expected", "consent_elsewhere", "skip_invalid", "since", "statement", "to",
+          "relay")  # fmt: skip
+# A previewed newsletter is shown as a reader's mail program would: its HTML in a sandboxed frame, no script,
+# nothing it links to loaded but its own styles and images.
+PREVIEW_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; frame-ancestors 'self'"
+)
 MAX_IMPORT = 10_000_000  # bytes of CSV the import takes
 
 
@@ -54,6 +62,8 @@ class Console:
         bp.add_url_rule("/admin", "dashboard", self._page(self.dashboard), methods=["GET"])
         bp.add_url_rule("/admin/deliveries", "deliveries", self._page(self.deliveries), methods=["GET"])
         bp.add_url_rule("/admin/audit", "audit", self._page(self.audit), methods=["GET"])
+        bp.add_url_rule("/admin/preview", "preview", self._page(self.preview), methods=["GET"])
+        bp.add_url_rule("/admin/preview/body", "preview_body", self._page(self.preview_body), methods=["GET"])
         bp.add_url_rule("/admin/subscribers.csv", "export", self._page(self.export), methods=["GET"])
         bp.add_url_rule("/admin/actions/<name>", "action", self._page(self.action), methods=["POST"])
         bp.add_url_rule("/admin/static/<path:path>", "static", self.static, methods=["GET"])
@@ -154,6 +164,40 @@ class Console:
             lines = admin_store.audit_lines(conn, 200)
         return self._render("audit.html", who=who, lines=lines)
 
+    def preview(self, who: Caller) -> Response:
+        """A statement's mail (or a digest holding it) as a reader gets it; without a statement, the choice."""
+        chosen, digest = request.args.get("statement", ""), request.args.get("digest") or None
+        with self.app.db.read() as conn:
+            recent = figures.recent_statements(conn)
+        shown, status, error = None, 200, ""
+        if chosen:
+            try:
+                shown = samples.parts(samples.preview(self.app, chosen, digest))
+            except samples.NoSuchStatement as exc:
+                status, error = 404, str(exc)
+            except SyndicateError as exc:
+                status, error = 400, str(exc)
+        relays = [r.name for r in self.app.config.mail_relays] if self.app.config.email.transport == "smtp" else []
+        response = self._render("preview.html", status, who=who, recent=recent, chosen=chosen, digest=digest or "",
+                                shown=shown, error=error, relays=relays)  # fmt: skip
+        response.headers["Content-Security-Policy"] = CONSOLE_CSP.replace(
+            "default-src 'none';", "default-src 'none'; frame-src 'self';"
+        )
+        return response
+
+    def preview_body(self, who: Caller) -> Response:
+        """The previewed mail's HTML alone, for the preview's sandboxed frame."""
+        try:
+            shown = samples.parts(samples.preview(self.app, request.args.get("statement", ""),
+                                                  request.args.get("digest") or None))  # fmt: skip
+        except SyndicateError as exc:
+            return Response(str(exc), 404, content_type="text/plain; charset=utf-8")
+        response = Response(shown.html, 200, content_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = PREVIEW_CSP
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     def export(self, who: Caller) -> Response:
         """Every subscriber as CSV (admins only: it is the list's personal data), recorded in the audit log."""
         if not who.may_act:
@@ -174,21 +218,31 @@ class Console:
             request.form.get(CSRF_FIELD, "")
         ):
             return self._render("notice.html", 403, who=who, key="form_expired")
-        fields = {k: v for k, v in request.form.items() if k in ("channel", "name", "email", "expected",
-                                                                 "consent_elsewhere", "skip_invalid")}  # fmt: skip
+        fields = {k: v for k, v in request.form.items() if k in FIELDS}
         if name == "import-subscribers":
             return self._import(who, fields)
-        if request.form.get("confirmed") != "yes":
-            preview = self.actions.unknown_preview(fields.get("channel")) if name == "resend-unknown" else None
-            described = {"name": "", "email": "", "channel": "", **fields}
-            return self._render("confirm.html", who=who, action=name, fields=fields, described=described,
-                                preview=preview, report=None)  # fmt: skip
         acting = Who(who.name, self.web.client())
         try:
+            if request.form.get("confirmed") != "yes":
+                return self._confirm(who, name, fields)
             result = self._do(name, acting, fields)
         except ActionRefused as exc:
             return self._render("notice.html", 409, who=who, key="action_refused", detail=str(exc))
         return self._render("done.html", who=who, action=name, result=result)
+
+    def _confirm(self, who: Caller, name: str, fields: dict[str, str]) -> Response:
+        """The page that says what ``name`` will do (how many, to whom) and asks to go on."""
+        preview, counted = None, None
+        if name == "resend-unknown":
+            preview = self.actions.unknown_preview(fields.get("channel"))
+        if name == "replay-partner":
+            counted = self.actions.replay_preview(fields.get("name", ""), fields.get("since", ""))
+        described = {"name": "", "email": "", "channel": "", "since": "", "statement": "", "to": "", **fields,
+                     **({"count": counted["count"]} if counted else {})}  # fmt: skip
+        if counted:
+            fields = {**fields, "expected": str(counted["count"])}
+        return self._render("confirm.html", who=who, action=name, fields=fields, described=described,
+                            preview=preview, report=None)  # fmt: skip
 
     def _import(self, who: Caller, fields: dict[str, str]) -> Response:
         """The first post reads the file and shows its report; the confirmation (carrying the text) imports."""
@@ -217,6 +271,14 @@ class Console:
             if not expected.isdigit():
                 raise ActionRefused("the count shown is missing: look again")
             return self.actions.resend_unknown(who, int(expected), channel)
+        if name == "replay-partner":
+            expected = fields.get("expected", "")
+            if not expected.isdigit():
+                raise ActionRefused("the count shown is missing: look again")
+            return self.actions.replay_partner(who, fields.get("name", ""), fields.get("since", ""), int(expected))
+        if name == "send-test":
+            return self.actions.send_test(who, fields.get("statement", ""), fields.get("to", ""),
+                                          fields.get("relay") or None)  # fmt: skip
         if name == "enable-partner":
             return self.actions.enable_partner(who, fields.get("name", ""))
         if name == "unsuppress":

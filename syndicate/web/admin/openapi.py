@@ -33,8 +33,14 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def _read(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"get": {"summary": summary, "parameters": parameters or [], "responses": {"200": _ok(schema), **ERRORS}}}
+def _read(summary: str, schema: dict[str, Any], parameters: list[dict[str, Any]] | None = None,
+          not_found: bool = False) -> dict[str, Any]:  # fmt: skip
+    responses = {
+        "200": _ok(schema),
+        **ERRORS,
+        **({"404": {"$ref": "#/components/responses/Error"}} if not_found else {}),
+    }
+    return {"get": {"summary": summary, "parameters": parameters or [], "responses": responses}}
 
 
 def _act(summary: str, body: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +72,17 @@ OVERVIEW = _object(
             ),
         },
         "last_tick": {"type": ["object", "null"]},
+        "last_check": {
+            "type": ["object", "null"],
+            "description": "What the last `syndicate check` (or the daemon's start) found",
+            "properties": {
+                "at": TIME,
+                "by": {"type": "string"},
+                "errors": {"type": "integer", "minimum": 0},
+                "warnings": {"type": "integer", "minimum": 0},
+                "problems": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "last_send": {"type": ["object", "null"]},
         "owed": COUNTS,
         "decisions": COUNTS,
@@ -145,6 +162,67 @@ PATHS: dict[str, Any] = {
             }
         ),
         [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "At most this many.")],
+    ),
+    "/api/v1/statements": _read(
+        "The newest statements, published or not (to choose one to preview or test)",
+        _object(
+            {
+                "statements": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "id": {"type": "string"},
+                            "title": {"type": "string"},
+                            "lang": {"type": "string"},
+                            "state": {"type": "string"},
+                            "published": TIME,
+                        }
+                    ),
+                }
+            }
+        ),
+        [_query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "At most this many.")],
+    ),
+    "/api/v1/preview": _read(
+        "A statement's mail (or the digest holding it) as a sample reader gets it",
+        _object({k: {"type": "string"} for k in ("subject", "from", "to", "html", "text")}),
+        [
+            {
+                "name": "statement",
+                "in": "query",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1},
+                "description": "The statement's id.",
+            },
+            _query("digest", {"type": "string", "enum": ["daily", "weekly"]}, "The digest holding it instead."),
+        ],
+        not_found=True,
+    ),
+    "/api/v1/actions/replay-partner": _act(
+        "Push again, as new deliveries, what a partner was sent since a date or time (site.timezone)",
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "since": {"type": "string", "minLength": 1, "description": "2026-05-01 or 2026-05-01T09:30"},
+                "expected": {"type": "integer", "minimum": 0},
+            },
+            "required": ["name", "since"],
+        },
+        _object({"replayed": {"type": "integer", "minimum": 0}}),
+    ),
+    "/api/v1/actions/send-test": _act(
+        "Send a statement's mail to one address through a relay (not through the outbox); the relay's reply",
+        {
+            "type": "object",
+            "properties": {
+                "statement": {"type": "string", "minLength": 1},
+                "to": {"type": "string", "minLength": 1},
+                "relay": {"type": "string"},
+            },
+            "required": ["statement", "to"],
+        },
+        _object({"delivered": {"type": "boolean"}, "reply": {"type": "string"}}),
     ),
     "/api/v1/actions/retry-failed": _act(
         "Try failed deliveries again",
