@@ -37,6 +37,7 @@ REQUIRED_TEMPLATES = tuple(
                 "done.html",
                 "notice.html",
                 "action_form.html",
+                "preview.html",
             )
         ),
     )
