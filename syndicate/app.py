@@ -36,6 +36,8 @@ from syndicate.render.email import EmailRenderer
 from syndicate.render.entries import EntryRenderer
 from syndicate.render.feeds import FeedBuilder
 from syndicate.render.partner import PartnerRenderer
+from syndicate.render.site.builder import SiteBuilder
+from syndicate.render.site.pages import SiteRenderer
 from syndicate.render.websub import Pinger
 from syndicate.roles import Role
 from syndicate.sources import Source, make_source
@@ -77,6 +79,7 @@ class App:
     db: Database
     source: Source
     feeds: FeedBuilder
+    site: SiteBuilder
     pinger: Pinger
     session: requests.Session
     outbox: Outbox
@@ -135,6 +138,7 @@ def build_app(
         templates.load(env, "feeds/attribution.txt"),
     )
     feeds = FeedBuilder(config, db, DocumentRenderer(config, entries))
+    site = SiteBuilder(config, db, SiteRenderer(config, env))
     policies = {Channel.EMAIL: EMAIL_RETRY, Channel.WEBHOOK: WEBHOOK_RETRY}
     outbox = Outbox(db, node_id(), policies, config.scheduler.lease_seconds)
     secrets = load_secrets(config, db)
@@ -151,7 +155,7 @@ def build_app(
     webhook_sender = WebhookSender(db, outbox, pushes, clock, lambda: webhook_http.session(USER_AGENT))
     receiver = Receiver(config, db, secrets, clock)
     app = App(
-        config, db, make_source(config, session), feeds, Pinger(db, session), session, outbox, secrets, email,
+        config, db, make_source(config, session), feeds, site, Pinger(db, session), session, outbox, secrets, email,
         email_composer=composer, email_sender=email_sender, webhook_sender=webhook_sender, receiver=receiver,
         clock=clock,
     )  # fmt: skip

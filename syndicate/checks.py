@@ -29,6 +29,7 @@ from syndicate.ingest import resolve_duplicates
 from syndicate.model import Problem, Severity, Statement
 from syndicate.render import templates
 from syndicate.render.email import REQUIRED_TEMPLATES as EMAIL_TEMPLATES
+from syndicate.render.site.pages import REQUIRED_TEMPLATES as SITE_TEMPLATES
 from syndicate.sources import make_source
 from syndicate.store import meta
 from syndicate.store.db import Database
@@ -47,7 +48,8 @@ REQUIRED_TEMPLATES = ("feeds/attribution.html", "feeds/attribution.txt", *EMAIL_
 def check(config: Config, config_path: Path | None = None) -> list[Problem]:
     """Every problem with the statements, templates and settings of ``config`` (no database touched)."""
     where = str(config_path or config.root / "config.toml")
-    return [*_statements(config), *templates.check(config.templates.dir, REQUIRED_TEMPLATES), *_settings(config, where)]
+    required = (*REQUIRED_TEMPLATES, *SITE_TEMPLATES) if config.site.pages else REQUIRED_TEMPLATES
+    return [*_statements(config), *templates.check(config.templates.dir, required), *_settings(config, where)]
 
 
 def remember(db: Database, problems: list[Problem], now: datetime, by: str) -> bool:

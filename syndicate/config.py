@@ -348,6 +348,12 @@ class SiteConfig:
     timezone: str = setting("Time zone for front-matter times without one, and digests.", "UTC", timezone)
     author: str = setting("Default author of statements (defaults to the title).", "", any_text)
     rights: str = setting("Rights text carried by every feed entry and partner push.", "", any_text)
+    pages: bool = setting(
+        "Write and serve the statements' own pages (false: your CMS has them at each canonical_url).", True, boolean
+    )
+    dir: Path = setting("Folder the pages are written to (with pages = true).", "site", path)
+    per_page: int = setting("Statements on each page of an index (keep it once archive pages exist).", 20,
+                            integer(1, 500))  # fmt: skip
 
     @property
     def tz(self) -> ZoneInfo:
@@ -696,7 +702,7 @@ class WebConfig:
 class TemplatesConfig:
     """``[templates]``: where the Jinja2 templates live."""
 
-    dir: Path = setting("Folder of templates (feeds/, email/, web/).", "templates", path)
+    dir: Path = setting("Folder of templates (feeds/, email/, web/, site/).", "templates", path)
 
 
 @dataclass(frozen=True)
@@ -761,6 +767,11 @@ class Config:
     admin: AdminConfig = section(AdminConfig, "The operator's console and its API.")
     partner_defaults: PartnerDefaultsConfig = section(PartnerDefaultsConfig, "Defaults of every partner.")
     partners: tuple[PartnerConfig, ...] = table_list(PartnerConfig, "Partner sites statements are pushed to.")
+
+    @property
+    def site_at_root(self) -> bool:
+        """Whether the site's pages are served with their front page at ``/`` (``site.url`` has no path)."""
+        return self.site.pages and urlsplit(self.site.url).path.rstrip("/") == ""
 
     @property
     def feeds_base_url(self) -> str:

@@ -1,4 +1,4 @@
-"""The values that flow through the pipeline: statements, revisions, problems."""
+"""The values that flow through the pipeline: statements, revisions, problems, what the site is cut from."""
 
 from __future__ import annotations
 
@@ -171,6 +171,36 @@ class Revision(Content):
     tag_id: str
     # When the change really happened, as feeds show it (not the statement's declared ``updated``).
     updated: datetime
+
+
+@dataclass(frozen=True)
+class RevisionHead:
+    """The newest revision of one statement, as the site's layout needs it."""
+
+    seq: int
+    statement_id: str
+    change: str
+    lang: str
+    categories: tuple[str, ...]
+    published: datetime
+    translation_of: str | None = None
+
+    @property
+    def gone(self) -> bool:
+        """Retracted (or removed from its source): it leaves every index, and its page says so."""
+        return self.change == Change.RETRACTED
+
+
+@dataclass(frozen=True)
+class MailedEdition:
+    """An edition that went out to at least one subscriber, as the newsletter archive lists it."""
+
+    id: int
+    kind: str
+    lang: str
+    statement_id: str | None
+    subject: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ from typing import Any, TypeVar
 
 from syndicate.app import App, Stage
 from syndicate.ingest import IngestReport, ingest
+from syndicate.model import Problem
 from syndicate.progress import Progress
 from syndicate.render.feeds import FeedReport
+from syndicate.render.site.builder import SiteReport
 from syndicate.roles import Role
 from syndicate.store import meta
 
@@ -36,10 +38,16 @@ class TickReport:
     started: datetime
     ingest: IngestReport
     feeds: FeedReport
+    site: SiteReport = field(default_factory=SiteReport)
     pings: tuple[int, int] = (0, 0)
     stages: dict[str, dict[str, int]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # stage name -> what went wrong
     seconds: float = 0.0
+
+    @property
+    def problems(self) -> list[Problem]:
+        """What the statements, the feeds and the pages had wrong, in that order."""
+        return [*self.ingest.problems, *self.feeds.problems, *self.site.problems]
 
     def summary(self) -> dict[str, Any]:
         """The tick as ``status`` shows it."""
@@ -49,9 +57,10 @@ class TickReport:
             "published": len(self.ingest.published),
             "updated": len(self.ingest.updated),
             "retracted": len(self.ingest.retracted),
-            "problems": len(self.ingest.problems) + len(self.feeds.problems),
-            "problem_list": [str(p) for p in [*self.ingest.problems, *self.feeds.problems][:KEPT_PROBLEMS]],
+            "problems": len(self.problems),
+            "problem_list": [str(p) for p in self.problems[:KEPT_PROBLEMS]],
             "files_written": len(self.feeds.written),
+            "pages_written": len(self.site.written),
             "pings_sent": self.pings[0],
             "pings_failed": self.pings[1],
             "stages": self.stages,
@@ -65,11 +74,12 @@ def never() -> bool:
 
 
 def build(app: App, stop: Callable[[], bool] = never) -> TickReport:
-    """Ingest the statements and bring the feeds up to date (then ping hubs)."""
+    """Ingest the statements and bring the feeds and the site's pages up to date (then ping hubs)."""
     clock = time.monotonic()
     now = app.clock()
     report = TickReport(now, ingest(app.source, app.db, app.config.site, now), FeedReport())
     report.feeds = _guarded(report, "render-feeds", lambda: app.feeds.build(now)) or FeedReport()
+    report.site = _guarded(report, "render-site", lambda: app.site.build(now)) or SiteReport()
     if not stop():
         report.pings = _guarded(report, "ping-hubs", lambda: app.pinger.send_due(app.clock(), stop)) or (0, 0)
     report.seconds = time.monotonic() - clock

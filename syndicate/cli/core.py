@@ -59,7 +59,7 @@ def _remember(ctx: Context, problems: list[Problem], by: str) -> None:
 @click.command("build")
 @pass_context
 def build_command(ctx: Context) -> None:
-    """Ingest the statements and render the feeds now."""
+    """Ingest the statements and render the feeds and the site's pages now."""
     report = build(ctx.app())
     _summary(report)
 
@@ -125,7 +125,7 @@ def _progress_bar(total: int) -> Iterator[Callable[[int], None]]:
 
 def _summary(report: TickReport) -> None:
     """The tick in one line, after its problems; a stage that failed makes the command fail."""
-    problems = [*report.ingest.problems, *report.feeds.problems]
+    problems = report.problems
     for problem in problems:
         click.echo(str(problem), err=True)
     ingest = report.ingest
@@ -136,6 +136,7 @@ def _summary(report: TickReport) -> None:
         f"{len(ingest.retracted)} retracted",
         f"{len(ingest.scheduled)} newly scheduled",
         f"{len(feeds.written)} feed files written",
+        f"{len(report.site.written)} pages written",
     ]
     parts += [f"{name}: {_counts(counts)}" for name, counts in report.stages.items()]
     reported = f", {len(problems)} problem(s) reported above" if problems else ""

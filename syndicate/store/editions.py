@@ -11,11 +11,13 @@ from sqlalchemy import String, and_, cast, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
+from syndicate.model import MailedEdition
 from syndicate.store.db import dialect_insert
 from syndicate.store.schema import editions, subscribers, suppressions
 from syndicate.subscribers import Status
 
 ACTIVE = Status.ACTIVE.value
+ARCHIVED = ("statement", "digest")  # the kinds of edition the newsletter archive shows; confirmations are not
 
 
 class Rendered(Protocol):
@@ -136,6 +138,23 @@ def recipients(condition: Any) -> Select[Any]:
 def one_recipient(subscriber_id: int) -> Any:
     """SQL condition: this subscriber (a confirmation's audience)."""
     return subscribers.c.id == subscriber_id
+
+
+def mailed(conn: Connection) -> list[MailedEdition]:
+    """The statement and digest editions that went out to anyone, oldest first (the newsletter archive)."""
+    cols = (editions.c.id, editions.c.kind, editions.c.lang, editions.c.statement_id, editions.c.subject,
+            editions.c.created_at)  # fmt: skip
+    query = select(*cols).where(editions.c.kind.in_(ARCHIVED), editions.c.recipients > 0).order_by(editions.c.id)
+    return [MailedEdition(r.id, r.kind, r.lang, r.statement_id, r.subject, r.created_at) for r in conn.execute(query)]
+
+
+def messages(conn: Connection, ids: Sequence[int]) -> dict[int, bytes]:
+    """The stored message of each edition in ``ids``."""
+    found: dict[int, bytes] = {}
+    for start in range(0, len(ids), 500):
+        query = select(editions.c.id, editions.c.message).where(editions.c.id.in_(ids[start : start + 500]))
+        found.update({r.id: bytes(r.message) for r in conn.execute(query)})
+    return found
 
 
 def count_recipients(conn: Connection, edition_id: int, planned: int) -> None:

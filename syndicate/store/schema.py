@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -104,6 +105,18 @@ feed_documents = Table(
     Column("inputs", String(64), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("size", Integer, nullable=False),
+    Column("written_at", UTCDateTime, nullable=False),
+)
+
+# What each written page of the site was made from; ``gone`` pages are notices served as 410.
+site_pages = Table(
+    "site_pages",
+    metadata,
+    Column("path", String(500), primary_key=True),
+    Column("inputs", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("gone", Boolean, nullable=False),
     Column("written_at", UTCDateTime, nullable=False),
 )
 
@@ -483,8 +496,9 @@ UPGRADES: dict[int, Upgrade] = {
     8: _Steps(
         _create(admin_users, admin_sessions, api_tokens, login_failures, audit_log, delivery_rollups), _console_indexes
     ),
+    9: _create(site_pages),
 }
-VERSION = 9
+VERSION = 10
 
 
 def migrate(db: Database) -> int:

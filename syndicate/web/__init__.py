@@ -1,4 +1,4 @@
-"""The web: subscriber pages, feed files, health and metrics, as one Flask app handed the syndicate App.
+"""The web: subscriber pages, feed files, the site's pages, health and metrics, as one Flask app handed the App.
 
 ::
 
@@ -7,6 +7,7 @@
         ├── unsubscribe.py   GET/POST /unsubscribe/<token>  (RFC 8058 one-click)
         ├── preferences.py   GET/POST /preferences/<token>
         ├── feeds.py         GET /feeds/<path>  (ETag, Last-Modified, 304, Link rel=hub/self)
+        ├── site.py          GET /, /statements/<id>, indexes, /newsletters/, sitemap.xml (ETag, 304, 410)
         ├── operations.py    GET /healthz, GET /metrics
         ├── hooks.py         POST /hooks/<provider>  (SES, Postmark, SendGrid, Mailgun events)
         └── admin/           the operator's console at /admin, its JSON API at /api/v1
@@ -37,6 +38,7 @@ from syndicate.web.links import Links
 from syndicate.web.operations import Operations
 from syndicate.web.pages import Pages
 from syndicate.web.preferences import PreferencesPages
+from syndicate.web.site import SitePages
 from syndicate.web.subscribe import SubscribePages
 from syndicate.web.unsubscribe import UnsubscribePages
 
@@ -79,6 +81,8 @@ def create_app(
         Hooks(web, verifiers),
     ):
         flask_app.register_blueprint(area.blueprint())
+    if app.config.site.pages:
+        flask_app.register_blueprint(SitePages(app).blueprint())
     if app.config.admin.enabled:
         for blueprint in admin.blueprints(web):
             flask_app.register_blueprint(blueprint)

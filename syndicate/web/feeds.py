@@ -8,28 +8,24 @@
   file must be a regular one inside the folder (no link out of it).
 - Content types follow the same names, so they cannot drift from what was
   rendered.
-- A strong ``ETag`` (SHA-256 of the bytes) and ``Last-Modified`` (the file's
-  time) answer ``If-None-Match`` and ``If-Modified-Since`` with 304; when both
-  are sent the entity tag decides (RFC 9110, section 13.2.2).
+- A strong ``ETag`` and ``Last-Modified`` answer conditional requests with
+  304 (web/files.py, shared with the site's pages).
 - ``Link`` headers carry each hub (``rel=hub``) and the file's public URL
   (``rel=self``), as WebSub subscribers discover them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, request
-from werkzeug.security import safe_join
+from flask import Blueprint, Response, abort
 
 from syndicate.config import LANGUAGE_TAG, Config
 from syndicate.render.documents import CONTENT_TYPES
 from syndicate.render.layout import ARCHIVE_NAMES, FILE_NAMES
+from syndicate.web.files import file_response, resolve
 
 # The folders the layout writes (render/layout.py, FeedSpec and _FeedIndex): the site's own (""),
 # "lang/<tag>" and "category/<slug>", each with its archive pages in "archive/". A slug is what
@@ -87,29 +83,12 @@ class FeedFiles:
         path = self.resolve(name) if kind else None
         if path is None or kind is None:
             abort(404)
-        # The time and the bytes from one open file: the writer replaces files by renaming, never in place.
-        with path.open("rb") as handle:
-            modified = datetime.fromtimestamp(os.fstat(handle.fileno()).st_mtime, UTC)
-            data = handle.read()
-        response = Response(data, content_type=kind)
-        response.set_etag(hashlib.sha256(data).hexdigest())
-        response.last_modified = modified
-        response.headers["Cache-Control"] = "public, no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response = file_response(path, kind)
         for hub in self.config.feeds.hubs:
             response.headers.add("Link", f'<{hub}>; rel="hub"')
         response.headers.add("Link", f'<{self.config.feeds_base_url}{quote(name, safe="/")}>; rel="self"')
-        response.make_conditional(request)
         return response
 
     def resolve(self, name: str) -> Path | None:
         """The file ``name`` stands for, if it is a visible regular file inside ``feeds.dir``."""
-        joined = safe_join(str(self.root), name)
-        if joined is None or "\x00" in name or any(part.startswith(".") for part in Path(name).parts):
-            return None
-        path = Path(joined)
-        try:
-            inside = path.resolve().is_relative_to(self.root.resolve())
-        except OSError:
-            return None
-        return path if inside and path.is_file() else None
+        return resolve(self.root, name)

@@ -45,7 +45,8 @@ class SubscribePages:
     def blueprint(self) -> Blueprint:
         """The routes of this area."""
         bp = Blueprint("subscribe", __name__)
-        bp.add_url_rule("/", "home", self.form, methods=["GET"])
+        if not self.app.config.site_at_root:  # the site's pages, when served, have "/" for their front page
+            bp.add_url_rule("/", "home", self.form, methods=["GET"])
         bp.add_url_rule("/subscribe", "form", self.form, methods=["GET"])
         bp.add_url_rule("/subscribe", "submit", self.submit, methods=["POST"])
         bp.add_url_rule("/confirm/<token>", "confirm", self.confirm, methods=["GET"])
