@@ -286,6 +286,12 @@ def test_the_newsletter_archive_shows_each_edition_as_mailed_without_anyone_in_i
     assert re.search(r'<a href="https://example.org/statements/fresh"[^>]*>Read it on the web</a>', html)
     assert "Read it on the web: https://example.org/statements/fresh" in text
     assert (root / "statements/fresh/index.html").is_file(), "and the link leads to its page"
+    statements.statement("fresh.md", "Fresh news", (statements.clock.now - timedelta(minutes=5)).isoformat(),
+                         "Fresh **news** body.", retracted=True)  # fmt: skip
+    tick(app)
+    client = create_app(app).test_client()
+    assert client.get(f"/newsletters/{edition}/").status_code == 410, "a retracted statement's edition is gone too"
+    assert f'href="/newsletters/{edition}/"' not in client.get("/newsletters/").get_data(as_text=True)
 
 
 def test_hostile_titles_and_categories_stay_text_and_the_json_ld_stays_data(site, make_app):
