@@ -16,7 +16,7 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import extruct
 import feedparser
@@ -55,7 +55,7 @@ def lands(url: str, app: Any) -> bool:
     parts = urlsplit(url)
     if f"{parts.scheme}://{parts.netloc}" != SITE_URL:
         return parts.scheme in ("http", "https", "mailto")
-    found = file_of(parts.path.lstrip("/") or "index.html")
+    found = file_of(unquote(parts.path).lstrip("/") or "index.html")
     return found is not None and (config.site.dir / found[0]).is_file()
 
 
@@ -68,7 +68,7 @@ def statements(site: Any) -> Any:
     site.statement("council.md", "The council met", "2026-11-20T10:00:00+03:00", "The council **met**.",
                    categories=["News", "United Nations"], author="Murat Özer")  # fmt: skip
     site.statement("konsey.md", "Konsey toplandı", "2026-11-20T11:00:00+03:00", "Konsey toplandı.", lang="tr",
-                   translation_of="council", categories=["Haberler"])  # fmt: skip
+                   translation_of="council", categories=["Haberler", "Новости"])  # fmt: skip
     site.statement("speech.md", "A speech", "2026-11-22T10:00:00+03:00",
                    f"See [the council]({SITE_URL}/statements/council) and [elsewhere](https://other.example/x).",
                    categories=["Speeches"])  # fmt: skip
@@ -216,6 +216,24 @@ def test_the_server_answers_with_the_files_bytes_and_their_validators(statements
                  "/page/0/", "/statements/council/x.html", "/category/a.b/"):  # fmt: skip
         assert client.get(path).status_code == 404, path
     assert client.get("/newsletters").status_code == 200, "a folder without its slash is no redirect"
+    cyrillic = client.get("/category/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/")
+    assert cyrillic.status_code == 200 and "Новости" in cyrillic.get_data(as_text=True)
+
+
+def test_missing_site_templates_fail_the_site_stage_alone_and_check_names_them(statements, make_app):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from syndicate.cli import main
+
+    shutil.rmtree(statements.root / "templates" / "site")
+    app = make_app(statements)
+    report = build(app)
+    assert "render-site" in report.failed and "site/statement.html" in report.failed["render-site"]
+    assert (app.config.feeds.dir / "atom.xml").is_file(), "the feeds are written all the same"
+    checked = CliRunner().invoke(main, ["--config", str(statements.root / "config.toml"), "check"])
+    assert checked.exit_code == 1 and "site/layout.html: error: required template is missing" in checked.output
 
 
 def test_pages_false_writes_and_serves_no_page_and_leaves_the_front_page_to_the_subscribe_form(site, make_app):

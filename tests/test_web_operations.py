@@ -86,9 +86,9 @@ def test_healthz_is_503_when_the_database_cannot_be_reached(sqlite_site: Site, m
 
 
 @sqlite_only
-def test_healthz_sees_the_feeds_and_mail_folders_writable(web: WebSite) -> None:
+def test_healthz_sees_the_feeds_site_and_mail_folders_writable(web: WebSite) -> None:
     checks = health(web.client.get("/healthz"))["checks"]
-    assert (checks["feeds_folder"], checks["mail_folder"]) == ({"ok": True}, {"ok": True})
+    assert (checks["feeds_folder"], checks["site_folder"], checks["mail_folder"]) == ({"ok": True},) * 3
     assert [p.name for p in web.app.config.feeds.dir.parent.rglob(".healthz-*")] == [], "the probe cleans up"
 
 
@@ -96,6 +96,7 @@ def test_healthz_sees_the_feeds_and_mail_folders_writable(web: WebSite) -> None:
     ("blocked", "check", "key"),
     [
         ("feeds", "feeds_folder", "feeds.dir"),  # the folder itself replaced by a file
+        ("site", "site_folder", "site.dir"),
         ("spool", "mail_folder", "email.outbox"),  # its parent a file: it can never be made
     ],
 )

@@ -11,9 +11,9 @@ JSON body naming each check:
 - ``complaints``: a ``warning`` when one of the newest editions drew
   complaints from more than 0.3% of those it was sent to (Gmail's and
   Yahoo's line); it never makes the answer 503, since mail still goes;
-- ``feeds_folder`` and, with ``email.transport = "file"``, ``mail_folder``:
-  a file can be made (and is removed again) in ``feeds.dir`` and
-  ``email.outbox`` (or, while one does not exist yet, in the folder the
+- ``feeds_folder``, with the site's pages ``site_folder``, and with
+  ``email.transport = "file"`` ``mail_folder``: a file can be made (and is
+  removed again) in ``feeds.dir``, ``site.dir`` and ``email.outbox`` (or, while one does not exist yet, in the folder the
   writers would create it in). Nothing is guessed from the mode bits: only
   a real write tells (root writes whatever they say; a read-only mount
   refuses even root).
@@ -113,6 +113,8 @@ class Operations:
     def _folders(self) -> dict[str, dict[str, Any]]:
         config = self.app.config
         folders = {"feeds_folder": ("feeds.dir", config.feeds.dir)}
+        if config.site.pages:
+            folders["site_folder"] = ("site.dir", config.site.dir)
         if config.email.transport == "file":
             folders["mail_folder"] = ("email.outbox", config.email.outbox)
         return {name: writable(key, folder) for name, (key, folder) in folders.items()}

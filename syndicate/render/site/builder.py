@@ -77,6 +77,7 @@ class SiteBuilder:
             return self._build(now)
 
     def _build(self, now: datetime) -> SiteReport:
+        self.renderer.templates  # noqa: B018 - a template missing or broken fails the stage once, not each page
         report = SiteReport()
         with self.db.read() as conn:
             heads = site_store.heads(conn)

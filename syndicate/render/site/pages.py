@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from markupsafe import Markup
@@ -64,12 +64,15 @@ class Urls:
         self.prefix = urlsplit(self.base).path  # a site under a path, such as https://example.org/news
 
     def href(self, path: str) -> str:
-        """The root-relative link to the page written at ``path`` (a folder's ``index.html`` as the folder)."""
+        """The root-relative link to the page written at ``path`` (a folder's ``index.html`` as the folder).
+
+        A category's slug may be in any script (``category/новости/``): links carry it percent-encoded.
+        """
         if path == INDEX:
             return self.prefix + "/"
         if path.startswith("statements/") and path.endswith("/" + INDEX):
-            return f"{self.prefix}/{path.removesuffix('/' + INDEX)}"  # the canonical form, without the slash
-        return f"{self.prefix}/{path.removesuffix(INDEX)}"
+            return f"{self.prefix}/{quote(path.removesuffix('/' + INDEX))}"  # the canonical form: no slash
+        return f"{self.prefix}/{quote(path.removesuffix(INDEX))}"
 
     def url(self, path: str) -> str:
         """The public URL of the page written at ``path``."""
@@ -84,7 +87,17 @@ class SiteRenderer:
         self.urls = Urls(config)
         self.env = env
         env.filters.setdefault("localdate", localdate)
-        self.templates = {name: templates.load(env, f"site/{name}") for name in PAGE_TEMPLATES}
+        self._templates: dict[str, jinja2.Template] = {}
+        self._stylesheet = Markup("")
+
+    @property
+    def templates(self) -> dict[str, jinja2.Template]:
+        """The page templates, loaded at the first page: one missing fails the site's stage, not the daemon."""
+        if not self._templates:
+            self._templates = {name: templates.load(self.env, f"site/{name}") for name in PAGE_TEMPLATES}
+            # The stylesheet is the same on every page: rendered once, not included page by page.
+            self._stylesheet = Markup(templates.load(self.env, "site/style.css").render())
+        return self._templates
 
     def statement(self, page: StatementPage, revisions: dict[int, Revision], site: Site) -> bytes:
         """A statement's page, or the notice of its retraction."""
@@ -173,7 +186,7 @@ class SiteRenderer:
         shared = {"lang": lang, "ui_lang": speaks(lang), "_": markup_for(lang), "site": self.config.site, "feeds": feeds,
                   "home": self.urls.href(INDEX), "archive": self.urls.href(newsletters_path()),
                   "subscribe": self.config.web_base_url + "/subscribe", "languages": self._languages(context),
-                  "urls": self.urls}  # fmt: skip
+                  "urls": self.urls, "stylesheet": self._stylesheet}  # fmt: skip
         return _file(self.templates[name].render(**shared, **context))
 
     def _languages(self, context: dict[str, Any]) -> list[Link]:
