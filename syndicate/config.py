@@ -901,12 +901,28 @@ def _check_across(config: Config) -> None:
     for index, name in enumerate(relays):
         if name in relays[:index]:
             raise ConfigError(f"email.relays[{index}].name", f"{name!r} is already the name of another relay")
+    if config.site.pages:
+        _check_site_dir(config)
     if config.source.type == "feed":
         url("http", "https")("source.url", config.source.url, LoadContext(config.root))
     if config.feeds.base_url:
         url("http", "https")("feeds.base_url", config.feeds.base_url, LoadContext(config.root))
     if config.web.base_url:
         url("http", "https")("web.base_url", config.web.base_url, LoadContext(config.root))
+
+
+def _check_site_dir(config: Config) -> None:
+    """The pages' folder shares nothing with the statements or the templates: a page written there would be read
+    back as a statement (or overwrite one), and a source file there could pass for a page."""
+    site = config.site.dir.resolve()
+    others = {"templates.dir": config.templates.dir}
+    if config.source.type == "files":
+        others["source.path"] = config.source.path
+    for key, folder in others.items():
+        other = folder.resolve()
+        if site == other or site.is_relative_to(other) or other.is_relative_to(site):
+            raise ConfigError("site.dir", f"{config.site.dir} overlaps {key} ({folder}): give the pages a folder of "
+                                          "their own, such as site")  # fmt: skip
 
 
 def _check_dkim(dkim: DkimConfig) -> None:

@@ -201,6 +201,12 @@ class MailedEdition:
     statement_id: str | None
     subject: str
     created_at: datetime
+    holds: tuple[str, ...] | None = ()  # the statements a digest carries; None: not recorded (before schema 10)
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        """Every statement the edition carries."""
+        return (self.statement_id,) if self.statement_id else (self.holds or ())
 
 
 @dataclass(frozen=True)

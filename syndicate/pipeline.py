@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from syndicate.app import App, Stage
 from syndicate.ingest import IngestReport, ingest
 from syndicate.model import Problem
+from syndicate.plan.editions import EditionPlanner
 from syndicate.progress import Progress
 from syndicate.render.feeds import FeedReport
 from syndicate.render.site.builder import SiteReport
@@ -121,12 +122,22 @@ def tick(
             report.stages[stage.name] = counts
             if stage is app.email_sender and counts.get("sent"):  # the console shows the last run's rate
                 _record_send(app, counts["sent"], time.monotonic() - began)
+    if role.plans and report.stages.get(EditionPlanner.name, {}).get("editions"):
+        _archive_new_editions(app, report)
     report.seconds = time.monotonic() - clock
     if role.plans:
         with app.db.write() as conn:
             meta.put(conn, "last_tick", report.summary())
     log.info("tick done in %.2f s", report.seconds)
     return report
+
+
+def _archive_new_editions(app: App, report: TickReport) -> None:
+    """Editions planned this tick join the newsletter archive now, not a tick later."""
+    again = _guarded(report, "render-site", lambda: app.site.build(app.clock()))
+    if again is not None:
+        report.site.written.extend(again.written)
+        report.site.problems.extend(again.problems)
 
 
 def _record_send(app: App, sent: int, seconds: float) -> None:

@@ -325,3 +325,145 @@ def test_hostile_titles_and_categories_stay_text_and_the_json_ld_stays_data(site
     assert tree.findtext(".//h1") == title
     category = (app.config.site.dir / f"category/{slugify('<b>x</b> & y')}/index.html").read_text()
     assert "<h1>Statements on &lt;b&gt;x&lt;/b&gt; &amp; y</h1>" in category
+
+
+def test_an_index_with_no_statement_left_and_an_archive_page_no_longer_full_are_taken_away(site, make_app):
+    for n in range(4):
+        site.statement(f"s{n}.md", f"Statement {n}", f"2026-11-{10 + n}T10:00:00+03:00", categories=["News"])
+    site.statement("lone.md", "Lonely", "2026-11-15T10:00:00+03:00", categories=["Rare"], lang="de")
+    text = site.config_text().replace('rights = "All rights', 'per_page = 2\nrights = "All rights')
+    (site.root / "config.toml").write_text(text)
+    from syndicate.app import build_app
+    from syndicate.config import load
+
+    app = build_app(load(site.root / "config.toml"), clock=site.clock)
+    try:
+        build(app)
+        root = app.config.site.dir
+        client = create_app(app).test_client()
+        assert (root / "category/rare/index.html").is_file() and (root / "lang/de/index.html").is_file()
+        assert (root / "category/news/page/2/index.html").is_file()
+        site.statement("lone.md", "Lonely", "2026-11-15T10:00:00+03:00", categories=["Rare"], lang="de",
+                       retracted=True)  # fmt: skip
+        site.statement("s3.md", "Statement 3", "2026-11-13T10:00:00+03:00", categories=["Other"])
+        report = build(app)
+        assert not report.site.problems
+        for gone in ("category/rare/index.html", "lang/de/index.html", "category/news/page/2/index.html"):
+            assert not (root / gone).exists(), gone
+            assert client.get("/" + gone.removesuffix("index.html")).status_code == 404, gone
+        assert sorted(report.site.removed) == ["category/news/page/2/index.html", "category/rare/index.html",
+                                               "lang/de/index.html"]  # fmt: skip
+        assert client.get("/statements/lone").status_code == 410, "a statement's own page stays, as a notice"
+        assert (root / "category/other/index.html").is_file()
+    finally:
+        app.close()
+
+
+def test_a_digest_holding_a_retracted_statement_leaves_the_archive(site, make_app):
+    from test_editions import add, installed
+
+    app = installed(site, make_app, '[email.digest]\ndaily = "09:00"\n')
+    add(app, "daily@example.org", frequency="daily")
+    site.statement("plan.md", "Leaked plan", "2026-11-26T14:00:00+03:00", "CONFIDENTIAL-TEXT")
+    site.statement("fine.md", "Fine news", "2026-11-26T14:30:00+03:00", "Public text.")
+    tick(app)
+    site.clock.advance(days=1)  # past the next daily digest
+    tick(app)
+    client = create_app(app).test_client()
+    archive = client.get("/newsletters/").get_data(as_text=True)
+    (digest,) = re.findall(r'href="/newsletters/(\d+)/"', archive)
+    assert "CONFIDENTIAL-TEXT" in client.get(f"/newsletters/{digest}/").get_data(as_text=True)
+    site.statement("plan.md", "Leaked plan", "2026-11-26T14:00:00+03:00", "CONFIDENTIAL-TEXT", retracted=True)
+    tick(app)
+    withdrawn = client.get(f"/newsletters/{digest}/")
+    assert withdrawn.status_code == 410 and "CONFIDENTIAL-TEXT" not in withdrawn.get_data(as_text=True)
+    assert f"/newsletters/{digest}/" not in client.get("/newsletters/").get_data(as_text=True)
+
+
+ODD_BASE = """<!DOCTYPE html>
+<html lang="{{ lang }}" data-for="{{ recipient.email }}">
+<head>
+<meta charset="utf-8">
+<title>{{ subject }} for {{ recipient.email }}</title>
+<meta name="x-unsubscribe" content="{{ recipient.unsubscribe_url }}">
+</head>
+<body data-reader="{{ recipient.email }}">
+<!-- sent to {{ recipient.email }} -->
+Dear {{ recipient.email }},
+<table><tr><td>
+{% block content %}{% endblock %}
+<span>Sent to {{ recipient.email }}</span> <a href="{{ recipient.preferences_url }}">your settings</a>
+{% block attribution %}{% endblock %}
+</td></tr></table>
+<div>{% block reason %}{% endblock %}</div>
+</body>
+</html>
+"""
+
+
+def test_the_archive_takes_out_what_is_personal_wherever_a_template_put_it_and_no_more(statements, make_app):
+    (statements.root / "templates/email/base.html").write_text(ODD_BASE)
+    app = make_app(statements)
+    tick(app)
+    add_subscribers(app, ["ada@example.org"])
+    statements.statement("fresh.md", "Fresh news", (statements.clock.now - timedelta(minutes=5)).isoformat(),
+                         "Fresh **news** body.")  # fmt: skip
+    tick(app)
+    root = app.config.site.dir
+    (edition,) = re.findall(r'href="/newsletters/(\d+)/"', (root / "newsletters/index.html").read_text())
+    mailed = (root / f"newsletters/{edition}/index.html").read_text()
+    assert "Fresh <strong>news</strong> body." in mailed, "the table cell holding the mail stays"
+    assert "First published by" in mailed and "<title>" in mailed
+    for personal in ("ada@example.org", "Dear", "Sent to", "your settings", "/preferences/", "/unsubscribe/",
+                     "syndicate.invalid", "SYNDICATE", "sent to"):  # fmt: skip
+        assert personal not in mailed, personal
+
+
+def test_an_edition_that_would_be_all_personal_is_withheld_and_says_so(statements, make_app):
+    (statements.root / "templates/email/statement.html").write_text(
+        '{% extends "email/base.html" %}{% block content %}<p>{{ recipient.email }}: {{ entry.title }}</p>'
+        "{% endblock %}{% block attribution %}{% endblock %}"
+    )
+    base = (statements.root / "templates/email/base.html").read_text()
+    (statements.root / "templates/email/base.html").write_text(base.replace("{{ site.title }}</div>", "</div>")
+                                                               .replace("{% if site.rights %}", "{% if false %}"))  # fmt: skip
+    app = make_app(statements)
+    tick(app)
+    add_subscribers(app, ["ada@example.org"])
+    statements.statement("fresh.md", "Fresh news", (statements.clock.now - timedelta(minutes=5)).isoformat())
+    tick(app)
+    client = create_app(app).test_client()
+    (edition,) = re.findall(r'href="/newsletters/(\d+)/"', client.get("/newsletters/").get_data(as_text=True))
+    page = client.get(f"/newsletters/{edition}/").get_data(as_text=True)
+    assert "Not in the archive" in page and "ada@example.org" not in page
+
+
+def test_only_pages_the_build_wrote_are_served_and_a_site_dir_may_not_share_the_statements(site, make_app):
+    from syndicate.config import load
+    from syndicate.errors import ConfigError
+
+    site.statement("news.md", "News", "2026-11-20T10:00:00+03:00")
+    app = make_app(site)
+    build(app)
+    client = create_app(app).test_client()
+    planted = app.config.site.dir / "statements/planted/index.html"
+    planted.parent.mkdir(parents=True)
+    planted.write_text("<p>not a page the build wrote</p>")
+    assert client.get("/statements/planted").status_code == 404
+    for folder in (".", "statements", "statements/pages", "templates"):
+        text = site.config_text().replace('rights = "All rights', f'dir = "{folder}"\nrights = "All rights')
+        (site.root / "config.toml").write_text(text)
+        with pytest.raises(ConfigError, match=r"site\.dir"):
+            load(site.root / "config.toml")
+
+
+@pytest.mark.parametrize("statement_id", ["report.txt", "v2.xml", "index.html"])
+def test_a_statement_id_ending_like_a_file_name_is_served_at_its_canonical_path(sqlite_site, make_app, statement_id):
+    sqlite_site.statement("x.md", "Odd id", "2026-11-20T10:00:00+03:00", id=statement_id)
+    app = make_app(sqlite_site)
+    build(app)
+    client = create_app(app).test_client()
+    for path in (f"/statements/{statement_id}", f"/statements/{statement_id}/"):
+        answer = client.get(path)
+        assert answer.status_code == 200 and "Odd id" in answer.get_data(as_text=True), path
+    assert client.get("/statements/" + "a" * 300).status_code == 404, "too long for the file system: 404, not 500"

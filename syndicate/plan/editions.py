@@ -147,7 +147,8 @@ class EditionPlanner:
             return
         key = f"digest:{period}:{slot.date().isoformat()}:{lang}:{categories or '*'}"
         rendered = self.renderer.digest(period, lang, chosen, key, now)
-        edition_id = editions.create(conn, key, "digest", lang, rendered.subject, rendered.message, now)
+        edition_id = editions.create(conn, key, "digest", lang, rendered.subject, rendered.message, now,
+                                     holds=[r.statement_id for r in chosen])  # fmt: skip
         if edition_id is None:
             return
         planned = plan_edition(conn, edition_id, editions.digest_audience(period, lang, categories), now)

@@ -54,13 +54,18 @@ def create(
     message: bytes,
     now: datetime,
     statement_id: str | None = None,
+    holds: Sequence[str] = (),
 ) -> int | None:
-    """Insert an edition under ``key``; None if one exists already (planned once, whoever came first)."""
+    """Insert an edition under ``key``; None if one exists already (planned once, whoever came first).
+
+    ``holds`` names the statements a digest carries.
+    """
     values = {
         "key": key,
         "kind": kind,
         "lang": lang,
         "statement_id": statement_id,
+        "holds": list(holds) if holds else None,
         "subject": subject,
         "message": message,
         "recipients": 0,
@@ -143,9 +148,17 @@ def one_recipient(subscriber_id: int) -> Any:
 def mailed(conn: Connection) -> list[MailedEdition]:
     """The statement and digest editions that went out to anyone, oldest first (the newsletter archive)."""
     cols = (editions.c.id, editions.c.kind, editions.c.lang, editions.c.statement_id, editions.c.subject,
-            editions.c.created_at)  # fmt: skip
+            editions.c.created_at, editions.c.holds)  # fmt: skip
     query = select(*cols).where(editions.c.kind.in_(ARCHIVED), editions.c.recipients > 0).order_by(editions.c.id)
-    return [MailedEdition(r.id, r.kind, r.lang, r.statement_id, r.subject, r.created_at) for r in conn.execute(query)]
+    return [MailedEdition(r.id, r.kind, r.lang, r.statement_id, r.subject, r.created_at, _holds(r))
+            for r in conn.execute(query)]  # fmt: skip
+
+
+def _holds(row: Any) -> tuple[str, ...] | None:
+    """The statements a digest holds; a statement's edition holds its own; None: a digest from before it was kept."""
+    if row.holds is not None:
+        return tuple(row.holds)
+    return () if row.statement_id else None
 
 
 def messages(conn: Connection, ids: Sequence[int]) -> dict[int, bytes]:

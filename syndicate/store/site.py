@@ -40,9 +40,18 @@ def record_written(conn: Connection, pages: Iterable[Written], now: datetime) ->
         conn.execute(site_pages.insert(), chunk)
 
 
-def is_gone(conn: Connection, path: str) -> bool:
-    """Whether the page at ``path`` says its statement (or edition) was withdrawn: it is served as 410."""
-    return bool(conn.execute(select(site_pages.c.gone).where(site_pages.c.path == path)).scalar())
+def forget(conn: Connection, paths: Iterable[str]) -> None:
+    """Forget pages the site no longer has."""
+    wanted = list(paths)
+    for start in range(0, len(wanted), 500):
+        conn.execute(delete(site_pages).where(site_pages.c.path.in_(wanted[start : start + 500])))
+
+
+def status_of(conn: Connection, path: str) -> int | None:
+    """How the page the build wrote at ``path`` is served: 200, or 410 for a withdrawn statement's notice;
+    None when the build wrote no page there (whatever else the folder holds)."""
+    gone = conn.execute(select(site_pages.c.gone).where(site_pages.c.path == path)).scalar()
+    return None if gone is None else 410 if gone else 200
 
 
 def heads(conn: Connection) -> list[RevisionHead]:

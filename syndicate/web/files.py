@@ -25,10 +25,9 @@ def resolve(root: Path, name: str) -> Path | None:
         return None
     path = Path(joined)
     try:
-        inside = path.resolve().is_relative_to(root.resolve())
-    except OSError:
+        return path if path.resolve().is_relative_to(root.resolve()) and path.is_file() else None
+    except OSError:  # a name too long for the file system, among others
         return None
-    return path if inside and path.is_file() else None
 
 
 def file_response(path: Path, content_type: str, status: int = 200) -> Response:

@@ -6,8 +6,11 @@
   the disk, so a ``site.dir`` that holds anything else gives none of it away.
 - ``/statements/<id>`` and ``/statements/<id>/`` are the same page, as a
   static host serves a folder's ``index.html``.
-- A page the builder marked gone (a retracted statement's notice) is served
-  with 410; a statement whose minute has not come has no file yet: 404.
+- Only a page the build wrote (and recorded) is served: a file that merely
+  has a page's name (a statement's source, in a ``site.dir`` shared with the
+  statements) is 404. A page the build marked gone (a retracted statement's
+  notice) is served with 410; a statement whose minute has not come has no
+  page yet: 404.
 - A strong ``ETag`` and ``Last-Modified`` answer conditional requests with
   304, as for the feeds (web/files.py).
 - ``[site] pages = false`` registers none of these routes.
@@ -38,11 +41,21 @@ PAGE_CSP = (
     "form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
 FOLDERS = ("page", "lang", "category", "statements", "newsletters")
+STATEMENT = re.compile(r"statements/(?P<id>[\w][\w.-]*)/?")
+MAX_NAME = 1000  # longer than any path the layout writes
 
 
 def file_of(name: str) -> tuple[str, str] | None:
     """(path under ``site.dir``, content type) for a request path, if the layout writes such a page."""
-    path = name if name.endswith((".html", ".xml", ".txt")) else name.rstrip("/") + "/index.html"
+    if len(name) > MAX_NAME:
+        return None
+    statement = STATEMENT.fullmatch(name)
+    if statement:  # an id may end in ".html" or ".txt": a statement's path is always its folder
+        path = f"statements/{statement['id']}/index.html"
+    elif name.endswith((".html", ".xml", ".txt")):
+        path = name
+    else:
+        path = name.rstrip("/") + "/index.html"
     if path == "/index.html":
         path = "index.html"
     for shape, kind in SHAPES:
@@ -89,8 +102,10 @@ class SitePages:
         if found is None or path is None:
             abort(404)
         relative, kind = found
-        with self.app.db.read() as conn:
-            status = 410 if site_store.is_gone(conn, relative) else 200
+        with self.app.db.read() as conn:  # only what the build wrote: not a file that merely looks like a page
+            status = site_store.status_of(conn, relative)
+        if status is None:
+            abort(404)
         response = file_response(path, kind, status)
         if kind.startswith("text/html"):
             response.headers["Content-Security-Policy"] = PAGE_CSP

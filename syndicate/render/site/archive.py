@@ -7,11 +7,18 @@ copy is that HTML with every element holding a placeholder taken out (the
 "you receive this because ..." line, the unsubscribe and preferences links),
 so no address and no token can appear, whatever the templates say; and a line
 on top saying where it is from, with a link to the other editions.
+
+What goes is as little as reads well: the paragraph or list item around a
+placeholder; below a layout element (a table cell, a div), only the element
+holding it, or the bare text or the attribute itself; a comment holding one;
+the text of a ``<title>``; a ``<meta>`` of the head. If a placeholder is left
+anyway, or nothing of the edition is, the edition is :class:`Unarchivable`.
 """
 
 from __future__ import annotations
 
 import email
+from collections.abc import Iterable
 from email.message import Message
 from email.policy import default as default_policy
 
@@ -21,7 +28,16 @@ from lxml import html as lxml_html
 from syndicate.mail import CONFIRM, MESSAGE_ID, PREFERENCES, TO, UNSUBSCRIBE
 
 PERSONAL = tuple(p.decode().lower() for p in (TO, MESSAGE_ID, UNSUBSCRIBE, PREFERENCES, CONFIRM))
-BLOCKS = {"p", "div", "li", "tr", "td", "table", "section", "footer", "header", "aside"}
+# Where a placeholder is found, the smallest of these around it goes (a sentence, a line of links) ...
+TEXT_BLOCKS = {"p", "li", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "figcaption", "caption",
+               "address", "pre"}  # fmt: skip
+# ... unless a layout element comes first: then only the element holding it, or the text or attribute itself.
+CONTAINERS = {"html", "body", "div", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "section", "article",
+              "header", "footer", "main", "aside", "nav", "center", "form", "ul", "ol", "dl"}  # fmt: skip
+
+
+class Unarchivable(ValueError):
+    """An edition that cannot be shown without something personal in it."""
 
 
 def mailed_html(message: bytes) -> str:
@@ -40,8 +56,8 @@ def archive_copy(message: bytes, banner: str, back_href: str, back_text: str) ->
     document = lxml_html.document_fromstring(mailed_html(message))
     _remove_personal(document)
     body = document.find("body")
-    if body is None:
-        raise ValueError("the edition's HTML has no body")
+    if body is None or not "".join(str(text) for text in body.itertext()).strip():
+        raise Unarchivable("nothing of the edition is left once what is personal is taken out")
     note = etree.Element("p", {"class": "archive-note"})
     note.text = banner + " "
     back = etree.SubElement(note, "a", {"href": back_href})
@@ -51,27 +67,69 @@ def archive_copy(message: bytes, banner: str, back_href: str, back_text: str) ->
     return b"<!DOCTYPE html>\n" + page + b"\n"
 
 
+def _personal(text: str | None) -> bool:
+    lowered = (text or "").lower()
+    return any(p in lowered for p in PERSONAL)
+
+
 def _remove_personal(document: lxml_html.HtmlElement) -> None:
-    """Take out the smallest block holding each placeholder, in text or in an attribute."""
-    doomed = []
-    for element in document.iter():
-        if not isinstance(element.tag, str):
-            continue
-        own = " ".join([element.text or "", *(str(v) for v in element.attrib.values())]).lower()
-        tails = [(child.tail or "").lower() for child in element]
-        if any(p in own for p in PERSONAL) or any(p in t for t in tails for p in PERSONAL):
-            doomed.append(_block_of(element))
-    for element in doomed:
-        parent = element.getparent()
-        if parent is not None:
-            element.drop_tree()
-    leftover = lxml_html.tostring(document, encoding="unicode").lower()
-    if any(p in leftover for p in PERSONAL):  # a placeholder where no element could be taken out (the head)
-        raise ValueError("the edition holds a personal placeholder outside the body's blocks")
+    """Take out each placeholder with the least around it that still reads well; fail if one is left."""
+    for comment in list(document.iter(etree.Comment)):
+        if _personal(comment.text):
+            comment.drop_tree()
+    marked: list[lxml_html.HtmlElement] = []
+    for element in list(document.iter()):
+        if isinstance(element.tag, str):
+            _scrub(element, marked)
+    for element in _outermost(_block_of(e) for e in marked):
+        element.drop_tree()
+    if _personal(lxml_html.tostring(document, encoding="unicode")):
+        raise Unarchivable("a personal placeholder is left where nothing could be taken out")
+
+
+def _scrub(element: lxml_html.HtmlElement, marked: list[lxml_html.HtmlElement]) -> None:
+    """Clear what is personal in a layout element at once; mark any other element holding it for removal."""
+    in_head = any(a.tag == "head" for a in element.iterancestors()) or element.tag == "head"
+    if element.tag == "title":
+        element.text = None if _personal(element.text) else element.text
+        return
+    container = element.tag in CONTAINERS or element.tag == "head"
+    for name, value in list(element.attrib.items()):
+        if _personal(str(value)):
+            if container:
+                del element.attrib[name]
+            else:
+                marked.append(element)
+    if _personal(element.text):
+        if container:
+            element.text = None
+        else:
+            marked.append(element)
+    for child in element:
+        if _personal(child.tail):
+            if container:
+                child.tail = None
+            else:
+                marked.append(element)
+    if in_head and element in marked:  # a <meta> or <link> of the head: it goes alone
+        marked[:] = [m for m in marked if m is not element]
+        element.drop_tree()
 
 
 def _block_of(element: lxml_html.HtmlElement) -> lxml_html.HtmlElement:
-    found = element
-    while found.tag not in BLOCKS and found.getparent() is not None and found.getparent().tag != "body":
-        found = found.getparent()
-    return found
+    """The text block around ``element`` (a paragraph, a list item), or the element itself below a layout one."""
+    for candidate in (element, *element.iterancestors()):
+        if candidate.tag in TEXT_BLOCKS:
+            return candidate
+        if candidate.tag in CONTAINERS:
+            break
+    return element
+
+
+def _outermost(elements: Iterable[lxml_html.HtmlElement]) -> list[lxml_html.HtmlElement]:
+    """Each element once, leaving out those inside another of them."""
+    found: list[lxml_html.HtmlElement] = []
+    for element in elements:
+        if not any(element is f for f in found):
+            found.append(element)
+    return [e for e in found if not any(a is f for a in e.iterancestors() for f in found)]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from syndicate.config import Config
 from syndicate.model import Problem, Revision
-from syndicate.render.site.archive import archive_copy
+from syndicate.render.site.archive import Unarchivable, archive_copy
 from syndicate.render.site.layout import EditionListing, EditionPage, Listing, Site, StatementPage, plan
 from syndicate.render.site.pages import REQUIRED_TEMPLATES, SiteRenderer
 from syndicate.render.site.words import words_for
@@ -44,6 +44,7 @@ class SiteReport:
     """What a build of the site did."""
 
     written: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # pages the site no longer has (an index left empty)
     unchanged: int = 0
     skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -85,7 +86,7 @@ class SiteBuilder:
             known = site_store.written(conn)
         site = plan(heads, mailed, self.config.site.per_page, self.config.feeds.by_language,
                     self.config.feeds.by_category)  # fmt: skip
-        pending = [page for page in site.pages() if self._stale(page.path, self._inputs(page.inputs), known)]
+        pending = [page for page in site.pages() if self._stale(page.path, self._inputs(page.inputs, site), known)]
         extra = self._extra(site)
         pending_extra = [(p, i) for p, i in extra.items() if self._stale(p, i, known)]
         report.skipped = len(site.pages()) + len(extra) - len(pending) - len(pending_extra)
@@ -95,12 +96,32 @@ class SiteBuilder:
         jobs = [self._job(page, site, revisions, messages) for page in pending]
         jobs += [self._extra_job(path, inputs, site, revisions) for path, inputs in pending_extra]
         done = [written for job in jobs if (written := self._run(job, report)) is not None]
+        obsolete = sorted(set(known) - {page.path for page in site.pages()} - set(extra))
+        for path in obsolete:  # the files first: a crash before the rows go only means finding them again
+            self._remove(path)
+            report.removed.append(path)
         with self.db.write() as conn:
             site_store.record_written(conn, done, now)
+            site_store.forget(conn, obsolete)
         return report
 
-    def _inputs(self, shape: list[object]) -> str:
-        return hashlib.sha256(json.dumps([shape, self.settings]).encode()).hexdigest()
+    def _remove(self, path: str) -> None:
+        """Take away a page the site no longer has, and the folders it leaves empty."""
+        target = self.root / path
+        target.unlink(missing_ok=True)
+        log.info("removed %s", target)
+        folder = target.parent
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or not there): the folders above it stay too
+                return
+            folder = folder.parent
+
+    def _inputs(self, shape: list[object], site: Site) -> str:
+        """Digest of what a page is made from: its own inputs, the settings, and what every page shows of the
+        whole site (the languages its footer links)."""
+        return hashlib.sha256(json.dumps([shape, self.settings, site.languages]).encode()).hexdigest()
 
     def _stale(self, path: str, inputs: str, known: dict[str, Written]) -> bool:
         before = known.get(path)
@@ -116,7 +137,8 @@ class SiteBuilder:
         heads = [(h.seq, h.statement_id) for h in site.live]
         groups = [list(p.translations) for p in site.statements]
         fronts = [(listing.path, listing.seqs[:1]) for listing in site.listings if listing.page is None]
-        return {"sitemap.xml": self._inputs(["sitemap", heads, groups, fronts]), "robots.txt": self._inputs(["robots"])}
+        return {"sitemap.xml": self._inputs(["sitemap", heads, groups, fronts], site),
+                "robots.txt": self._inputs(["robots"], site)}  # fmt: skip
 
     @staticmethod
     def _seqs(pending: list[Page], sitemap: bool, site: Site) -> set[int]:
@@ -131,7 +153,7 @@ class SiteBuilder:
         return seqs
 
     def _job(self, page: Page, site: Site, revisions: dict[int, Revision], messages: dict[int, bytes]) -> Job:
-        inputs = self._inputs(page.inputs)
+        inputs = self._inputs(page.inputs, site)
         if isinstance(page, StatementPage):
             return Job(page.path, inputs, page.gone, lambda: self.renderer.statement(page, revisions, site))
         if isinstance(page, Listing):
@@ -146,7 +168,11 @@ class SiteBuilder:
         say = words_for(self.config.site.language)
         when = self.renderer.local_date(page.edition.created_at)
         banner = say("mailed_banner", organisation=self.config.site.title, date=when)
-        return archive_copy(messages[page.edition.id], banner, self.renderer.archive_href, say("all_editions"))
+        try:
+            return archive_copy(messages[page.edition.id], banner, self.renderer.archive_href, say("all_editions"))
+        except Unarchivable as exc:  # the archive lists it: its page says it is withheld, and why is logged
+            log.error("%s: edition %d is withheld from the archive: %s", self.root / page.path, page.edition.id, exc)
+            return self.renderer.edition_withheld(page, site)
 
     def _extra_job(self, path: str, inputs: str, site: Site, revisions: dict[int, Revision]) -> Job:
         if path == "sitemap.xml":

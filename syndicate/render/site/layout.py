@@ -126,6 +126,11 @@ class Site:
     indexes: list[Index] = field(default_factory=list)
     live: list[Head] = field(default_factory=list)  # oldest first
 
+    @property
+    def languages(self) -> list[str]:
+        """The languages with an index of their own."""
+        return sorted({index.lang for index in self.indexes if index.lang})
+
     def pages(self) -> list[StatementPage | Listing | EditionPage | EditionListing]:
         """Every HTML page."""
         return [*self.statements, *self.listings, *self.editions, *self.edition_listings]
@@ -150,8 +155,11 @@ def plan(heads: Iterable[Head], mailed: Sequence[Mailed], per_page: int, by_lang
         site.indexes.append(index)
         site.listings.extend(_listings(index, members, per_page))
     gone = {h.statement_id for h in ordered if h.gone}
-    shown = [m for m in mailed if m.statement_id not in gone]
-    site.editions = [EditionPage(edition_path(m.id), m, m.statement_id in gone) for m in mailed]
+    # A digest mailed before editions said what they hold might carry a retracted statement: not shown.
+    known = [m for m in mailed if m.holds is not None]
+    withdrawn = {m.id for m in known if gone.intersection(m.statements)}
+    shown = [m for m in known if m.id not in withdrawn]
+    site.editions = [EditionPage(edition_path(m.id), m, m.id in withdrawn) for m in known]
     site.edition_listings = _edition_listings(shown, per_page)
     return site
 

@@ -103,7 +103,7 @@ class SiteRenderer:
         """A statement's page, or the notice of its retraction."""
         revision = revisions[page.seq]
         if page.gone:
-            return self._render("gone.html", revision.lang, title=revision.title, site_nav=site,
+            return self._render("gone.html", revision.lang, title=revision.title, site_nav=site, withheld=False,
                                 when=self._local(revision.updated))  # fmt: skip
         translations = [revisions[seq] for seq in page.translations]
         context = {
@@ -113,7 +113,7 @@ class SiteRenderer:
             "description": self._description(revision),
             "published": self._local(revision.published),
             "updated": self._local(revision.updated) if revision.change == Change.UPDATED else None,
-            "categories": [Link(self.urls.href(f"category/{slugify(c)}/{INDEX}"), c) for c in revision.categories],
+            "categories": [Link(self._category_href(c), c) for c in revision.categories],
             "older": self._link(revisions.get(page.older or 0)),
             "newer": self._link(revisions.get(page.newer or 0)),
             "translations": [self._link(t) for t in translations],
@@ -150,7 +150,12 @@ class SiteRenderer:
     def edition_gone(self, page: EditionPage, site: Site) -> bytes:
         """The notice in place of an edition whose statement was retracted."""
         lang = self.config.site.language
-        return self._render("gone.html", lang, title=page.edition.subject, when=None, site_nav=site)
+        return self._render("gone.html", lang, title=page.edition.subject, when=None, withheld=False, site_nav=site)
+
+    def edition_withheld(self, page: EditionPage, site: Site) -> bytes:
+        """The notice in place of an edition that cannot be shown without someone's address or link in it."""
+        lang = self.config.site.language
+        return self._render("gone.html", lang, title=page.edition.subject, when=None, withheld=True, site_nav=site)
 
     @property
     def archive_href(self) -> str:
@@ -193,7 +198,7 @@ class SiteRenderer:
         site: Site | None = context.get("site_nav")
         if site is None or not self.config.feeds.by_language:
             return []
-        tags = sorted({i.lang for i in site.indexes if i.lang})
+        tags = site.languages
         return [Link(self.urls.href(f"lang/{t}/{INDEX}"), language_name(t), t) for t in tags] if len(tags) > 1 else []
 
     def _feeds(self, lang: str) -> list[Link]:
@@ -221,6 +226,10 @@ class SiteRenderer:
         if index.category:
             return say("category", category=index.category)
         return say("activities")
+
+    def _category_href(self, category: str) -> str:
+        """The link to a category's index; none when the site has no category indexes (``feeds.by_category``)."""
+        return self.urls.href(f"category/{slugify(category)}/{INDEX}") if self.config.feeds.by_category else ""
 
     def _page_link(self, path: str | None) -> str | None:
         return self.urls.href(path) if path else None
