@@ -10,6 +10,7 @@ data.
 from __future__ import annotations
 
 import json
+import shutil
 import re
 from datetime import timedelta
 from email import message_from_bytes
@@ -467,3 +468,67 @@ def test_a_statement_id_ending_like_a_file_name_is_served_at_its_canonical_path(
         answer = client.get(path)
         assert answer.status_code == 200 and "Odd id" in answer.get_data(as_text=True), path
     assert client.get("/statements/" + "a" * 300).status_code == 404, "too long for the file system: 404, not 500"
+
+
+def test_an_incremental_build_leaves_the_same_site_as_a_build_from_scratch(tmp_path, clock):
+    """After adds, a retraction, a change of category and of language, and an index emptied, every page but
+    those of the statements that changed (their "Updated" date) is as a first build of the end state makes it."""
+    from conftest import ROOT, Site
+
+    from syndicate.app import build_app
+    from syndicate.config import load
+
+    def site_at(name: str) -> Site:
+        root = tmp_path / name
+        (root / "statements").mkdir(parents=True)
+        shutil.copytree(ROOT / "templates", root / "templates")
+        return Site(root, f"sqlite:///{root / 'syndicate.db'}", clock)
+
+    def configured(site: Site) -> Any:
+        text = site.config_text().replace('rights = "All rights', 'per_page = 2\nrights = "All rights')
+        (site.root / "config.toml").write_text(text)
+        return build_app(load(site.root / "config.toml"), clock=site.clock)
+
+    def files(app: Any) -> dict[str, bytes]:
+        root = app.config.site.dir
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    def first_state(site: Site) -> None:
+        for n in range(6):
+            site.statement(f"s{n}.md", f"Statement {n}", f"2026-11-{10 + n}T10:00:00+03:00",
+                           categories=["News"] if n % 2 else ["Speeches"])  # fmt: skip
+        site.statement("rare.md", "Rare", "2026-11-17T10:00:00+03:00", categories=["Rare"], lang="de")
+
+    def end_state(site: Site) -> None:
+        site.statement("s1.md", "Statement 1", "2026-11-11T10:00:00+03:00", categories=["Speeches"])
+        site.statement("s2.md", "Statement 2", "2026-11-12T10:00:00+03:00", categories=["Speeches"], lang="tr")
+        site.statement("s6.md", "Statement 6", "2026-11-18T10:00:00+03:00", categories=["News"])
+        site.statement("old.md", "Backdated", "2026-11-01T10:00:00+03:00", categories=["News"])
+
+    steps = site_at("steps")
+    first_state(steps)
+    app = configured(steps)
+    try:
+        build(app)
+        end_state(steps)
+        (steps.statements / "rare.md").unlink()
+        (steps.statements / "s4.md").unlink()
+        build(app)
+        stepped = files(app)
+    finally:
+        app.close()
+    fresh = site_at("fresh")
+    first_state(fresh)
+    end_state(fresh)
+    (fresh.statements / "rare.md").unlink()
+    (fresh.statements / "s4.md").unlink()
+    app = configured(fresh)
+    try:
+        build(app)
+        scratch = files(app)
+    finally:
+        app.close()
+    changed = {"statements/s1/index.html", "statements/s2/index.html", "sitemap.xml"}
+    withdrawn = {"statements/rare/index.html", "statements/s4/index.html"}  # 410 notices, never in a fresh site
+    assert set(stepped) - withdrawn == set(scratch)
+    assert {name for name in scratch if stepped[name] != scratch[name]} <= changed
