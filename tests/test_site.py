@@ -10,8 +10,8 @@ data.
 from __future__ import annotations
 
 import json
-import shutil
 import re
+import shutil
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
