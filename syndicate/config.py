@@ -656,6 +656,30 @@ class AdminConfig:
     )
 
 
+def username(key: str, value: Any, ctx: LoadContext) -> str:
+    """A fediverse user name: letters, digits and underscores, as Mastodon allows them."""
+    _want(key, isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_]{1,30}", value) is not None,
+          "a name of letters, digits and underscores (at most 30)", value)  # fmt: skip
+    return str(value)
+
+
+@dataclass(frozen=True)
+class FediverseConfig:
+    """``[fediverse]``: the organisation as an ActivityPub actor that Mastodon and its peers can follow."""
+
+    enabled: bool = setting("Serve the actor, WebFinger and NodeInfo (followers get each statement).", False, boolean)
+    username: str = setting("The actor's name: followed as @username@ the web server's host.", "news", username)
+    display_name: str = setting("The name followers see (default: site.title).", "", any_text)
+    summary: str = setting("A line about the organisation, on its profile.", "", any_text)
+    icon: str = setting("URL of the profile picture (PNG or JPEG; none: no picture).", "", any_text)
+    license: str = setting(
+        "What followers get of each statement: 'excerpt' (as the organisation's terms allow) or 'full'.",
+        "excerpt",
+        choice("excerpt", "full"),
+    )
+    excerpt_words: int = setting("Words of a statement an excerpt carries.", 60, integer(10, 1000))
+
+
 @dataclass(frozen=True)
 class WebConfig:
     """``[web]``: the subscriber pages and feed server (syndicate serve)."""
@@ -765,6 +789,7 @@ class Config:
     web: WebConfig = section(WebConfig, "Web pages.")
     inbound: InboundConfig = section(InboundConfig, "Bounces, complaints and mailto unsubscribes.")
     admin: AdminConfig = section(AdminConfig, "The operator's console and its API.")
+    fediverse: FediverseConfig = section(FediverseConfig, "The organisation on Mastodon and its peers.")
     partner_defaults: PartnerDefaultsConfig = section(PartnerDefaultsConfig, "Defaults of every partner.")
     partners: tuple[PartnerConfig, ...] = table_list(PartnerConfig, "Partner sites statements are pushed to.")
 
@@ -907,6 +932,8 @@ def _check_across(config: Config) -> None:
         url("http", "https")("source.url", config.source.url, LoadContext(config.root))
     if config.feeds.base_url:
         url("http", "https")("feeds.base_url", config.feeds.base_url, LoadContext(config.root))
+    if config.fediverse.icon:
+        url("http", "https")("fediverse.icon", config.fediverse.icon, LoadContext(config.root))
     if config.web.base_url:
         url("http", "https")("web.base_url", config.web.base_url, LoadContext(config.root))
 

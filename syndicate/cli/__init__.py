@@ -118,9 +118,9 @@ def main(ctx: click.Context, config_path: Path, verbose: int, quiet: bool) -> No
 
 
 def _register() -> None:
-    from syndicate.cli import admin, core, deliveries, inbound, mail, partners, preview, subscribers, web
+    from syndicate.cli import admin, core, deliveries, fediverse, inbound, mail, partners, preview, subscribers, web
 
-    for module in (core, subscribers, deliveries, preview, mail, partners, web, inbound, admin):
+    for module in (core, subscribers, deliveries, preview, mail, partners, web, inbound, admin, fediverse):
         module.register(main)
 
 

@@ -120,6 +120,17 @@ site_pages = Table(
     Column("written_at", UTCDateTime, nullable=False),
 )
 
+# The fediverse actor's key pairs: the newest unretired one signs and is published; a rotation retires the last.
+actor_keys = Table(
+    "actor_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("private_pem", Text, nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
+)
+
 # WebSub publish pings still owed to a hub; one row per (hub, topic) coalesces repeats.
 pings = Table(
     "pings",
@@ -505,8 +516,9 @@ UPGRADES: dict[int, Upgrade] = {
         _create(admin_users, admin_sessions, api_tokens, login_failures, audit_log, delivery_rollups), _console_indexes
     ),
     9: _Steps(_create(site_pages), _editions_say_what_they_hold),
+    10: _create(actor_keys),
 }
-VERSION = 10
+VERSION = 11
 
 
 def migrate(db: Database) -> int:

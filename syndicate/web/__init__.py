@@ -8,6 +8,7 @@
         ├── preferences.py   GET/POST /preferences/<token>
         ├── feeds.py         GET /feeds/<path>  (ETag, Last-Modified, 304, Link rel=hub/self)
         ├── site.py          GET /, /statements/<id>, indexes, /newsletters/, sitemap.xml (ETag, 304, 410)
+        ├── fediverse.py     GET /.well-known/webfinger, host-meta, nodeinfo; /ap/actor (with [fediverse])
         ├── operations.py    GET /healthz, GET /metrics
         ├── hooks.py         POST /hooks/<provider>  (SES, Postmark, SendGrid, Mailgun events)
         └── admin/           the operator's console at /admin, its JSON API at /api/v1
@@ -30,6 +31,7 @@ from syndicate.app import App
 from syndicate.inbound.providers import Verifier
 from syndicate.web import admin
 from syndicate.web.context import SchedulerProbe, Web
+from syndicate.web.fediverse import FediversePages
 from syndicate.web.feeds import FeedFiles
 from syndicate.web.forms import FormGuard
 from syndicate.web.hooks import Hooks
@@ -83,6 +85,8 @@ def create_app(
         flask_app.register_blueprint(area.blueprint())
     if app.config.site.pages:
         flask_app.register_blueprint(SitePages(app).blueprint())
+    if app.config.fediverse.enabled:
+        flask_app.register_blueprint(FediversePages(app).blueprint())
     if app.config.admin.enabled:
         for blueprint in admin.blueprints(web):
             flask_app.register_blueprint(blueprint)

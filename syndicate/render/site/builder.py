@@ -206,6 +206,7 @@ def settings_digest(config: Config) -> str:
         "site": [site.title, site.url, site.language, site.timezone, site.author, site.rights, site.per_page],
         "feeds": [config.feeds_base_url, list(feeds.formats), feeds.by_language, feeds.by_category],
         "web": config.web_base_url,
+        "fediverse": [config.fediverse.enabled, config.fediverse.username],
     }
     text = json.dumps(shape, sort_keys=True)
     for name in REQUIRED_TEMPLATES:

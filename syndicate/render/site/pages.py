@@ -89,6 +89,8 @@ class SiteRenderer:
         env.filters.setdefault("localdate", localdate)
         self._templates: dict[str, jinja2.Template] = {}
         self._stylesheet = Markup("")
+        # The fediverse actor, linked with rel="me" so its profile shows the site as verified.
+        self._me = f"{config.web_base_url}/ap/actor" if config.fediverse.enabled else ""
 
     @property
     def templates(self) -> dict[str, jinja2.Template]:
@@ -191,7 +193,7 @@ class SiteRenderer:
         shared = {"lang": lang, "ui_lang": speaks(lang), "_": markup_for(lang), "site": self.config.site, "feeds": feeds,
                   "home": self.urls.href(INDEX), "archive": self.urls.href(newsletters_path()),
                   "subscribe": self.config.web_base_url + "/subscribe", "languages": self._languages(context),
-                  "urls": self.urls, "stylesheet": self._stylesheet}  # fmt: skip
+                  "urls": self.urls, "stylesheet": self._stylesheet, "me": self._me}  # fmt: skip
         return _file(self.templates[name].render(**shared, **context))
 
     def _languages(self, context: dict[str, Any]) -> list[Link]:

@@ -1,0 +1,99 @@
+"""The organisation as a fediverse actor: WebFinger, host-meta, NodeInfo 2.1 and the actor document.
+
+- ``GET /.well-known/webfinger?resource=acct:<username>@<host>`` (or the actor's
+  URL): the JRD that leads a Mastodon user from ``@news@host`` to the actor.
+- ``GET /.well-known/host-meta``, ``/.well-known/nodeinfo``, ``/nodeinfo/2.1``.
+- ``GET /ap/actor``: with ``Accept: application/activity+json`` (or
+  ``application/ld+json; profile=...``) the actor document, in the type
+  asked for; a browser is sent to the site (303, to ``site.url``, never built
+  from the request).
+
+Registered only with ``[fediverse] enabled``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from syndicate.app import App
+from syndicate.deliver.activitypub import keys
+from syndicate.render import activitypub as documents
+from syndicate.store import statements as statement_store
+
+ACTIVITY_TYPES = ("application/activity+json", "application/ld+json")
+
+
+def _json(body: dict[str, Any], content_type: str, status: int = 200) -> Response:
+    response = Response(json.dumps(body, ensure_ascii=False, sort_keys=True), status, content_type=content_type)
+    response.headers["Access-Control-Allow-Origin"] = "*"  # public documents, read by web clients too
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def wants_activity(accept: str) -> str | None:
+    """The ActivityPub type a request's ``Accept`` asks for (as it should be answered), or None."""
+    for part in accept.split(","):
+        kind = part.split(";")[0].strip().lower()
+        if kind == "application/activity+json":
+            return documents.ACTIVITY_JSON
+        if kind == "application/ld+json":
+            return documents.LD_JSON
+    return None
+
+
+class FediversePages:
+    """Serves the actor and the documents that find it."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.config = app.config
+
+    def blueprint(self) -> Blueprint:
+        """The routes of this area."""
+        bp = Blueprint("fediverse", __name__)
+        bp.add_url_rule("/.well-known/webfinger", "webfinger", self.webfinger, methods=["GET"])
+        bp.add_url_rule("/.well-known/host-meta", "host_meta", self.host_meta, methods=["GET"])
+        bp.add_url_rule("/.well-known/nodeinfo", "nodeinfo_links", self.nodeinfo_links, methods=["GET"])
+        bp.add_url_rule("/nodeinfo/2.1", "nodeinfo", self.nodeinfo, methods=["GET"])
+        bp.add_url_rule("/ap/actor", "actor", self.actor, methods=["GET"])
+        return bp
+
+    def webfinger(self) -> Response:
+        """The JRD for ``?resource=``: 400 without one, 404 for anyone but the actor."""
+        resource = request.args.get("resource", "")
+        if not resource:
+            return _json({"error": "resource: give acct:user@host"}, "application/json", 400)
+        found = documents.webfinger(self.config, resource[:500])
+        if found is None:
+            return _json({"error": "no such account here"}, "application/json", 404)
+        return _json(found, documents.JRD_JSON)
+
+    def host_meta(self) -> Response:
+        """Where WebFinger is."""
+        response = Response(documents.host_meta(self.config), content_type="application/xrd+xml; charset=utf-8")
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    def nodeinfo_links(self) -> Response:
+        """Where NodeInfo is."""
+        return _json(documents.nodeinfo_links(self.config), "application/json")
+
+    def nodeinfo(self) -> Response:
+        """NodeInfo 2.1, with the count of published statements."""
+        with self.app.db.read() as conn:
+            posts = statement_store.counts_by_state(conn).get("published", 0)
+        return _json(documents.nodeinfo(self.config, posts), documents.NODEINFO_JSON)
+
+    def actor(self) -> Response:
+        """The actor document for ActivityPub clients; a browser goes to the site."""
+        kind = wants_activity(request.headers.get("Accept", ""))
+        if kind is None:
+            response = Response(status=303, headers={"Location": self.config.site.url})
+        else:
+            key = keys.current(self.app.db, self.app.clock())
+            response = _json(documents.actor(self.config, key.public_pem), kind)
+        response.headers["Vary"] = "Accept"
+        return response
