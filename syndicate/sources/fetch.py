@@ -20,6 +20,7 @@ fetch's connections are closed whatever happens.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class FetchLimits:
     deadline: float
     max_bytes: int
     redirect_origins: frozenset[str] = frozenset()
+    # Connect only to public addresses (no loopback, private, link-local ... network): for URLs that come
+    # from requests syndicate did not ask for (a fediverse actor's), not for the operator's own.
+    public_only: bool = False
 
     @classmethod
     def of(cls, source: SourceConfig) -> FetchLimits:
@@ -78,7 +82,10 @@ def origin(url: str) -> str:
 
 def fetch(session: requests.Session, url: str, limits: FetchLimits) -> Fetched:
     """GET ``url`` within ``limits`` (headers, cookies and proxies from ``session``); SourceError if it cannot."""
-    with _Watchdog(limits.deadline) as watchdog, contextlib.closing(_WatchedAdapter(watchdog)) as adapter:
+    with (
+        _Watchdog(limits.deadline) as watchdog,
+        contextlib.closing(_WatchedAdapter(watchdog, limits.public_only)) as adapter,
+    ):
         try:
             return _follow(session, adapter, url, limits)
         except TRANSFER_ERRORS as exc:
@@ -218,9 +225,26 @@ def _shut_down(sock: socket.socket) -> None:
 class _WatchedHTTPConnection(HTTPConnection):
     """A connection that hands its socket to the fetch's watchdog as soon as it is connected."""
 
-    def __init__(self, *args: Any, watchdog: _Watchdog, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, watchdog: _Watchdog, public_only: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.watchdog = watchdog
+        self.public_only = public_only
+
+    def _new_conn(self) -> socket.socket:
+        """The socket; with ``public_only``, to the address checked (resolved once: a second lookup could
+        answer otherwise), while the Host header and TLS still name the host."""
+        if not self.public_only:
+            return super()._new_conn()
+        address = public_address(self._dns_host, self.port)
+        try:
+            return urllib3.util.connection.create_connection(
+                (address, self.port), self.timeout, source_address=self.source_address,
+                socket_options=self.socket_options,
+            )  # fmt: skip
+        except TimeoutError as exc:
+            raise urllib3.exceptions.ConnectTimeoutError(self, f"connecting to {self.host} timed out") from exc
+        except OSError as exc:
+            raise urllib3.exceptions.NewConnectionError(self, f"could not connect to {self.host}: {exc}") from exc
 
     def connect(self) -> None:
         """Connect (and, for TLS, shake hands), then let the watchdog watch the socket."""
@@ -245,9 +269,10 @@ class _WatchedAdapter(HTTPAdapter):
     deadline is then still checked between the reads of the body.
     """
 
-    def __init__(self, watchdog: _Watchdog) -> None:
+    def __init__(self, watchdog: _Watchdog, public_only: bool = False) -> None:
         super().__init__(max_retries=0)
         self.watchdog = watchdog
+        self.public_only = public_only
 
     def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
@@ -257,4 +282,31 @@ class _WatchedAdapter(HTTPAdapter):
         if isinstance(pool, HTTPConnectionPool) and pool.ConnectionCls in WATCHED:
             pool.ConnectionCls = WATCHED[pool.ConnectionCls]
             pool.conn_kw["watchdog"] = self.watchdog
+            pool.conn_kw["public_only"] = self.public_only
         return pool
+
+
+class NotPublic(OSError):
+    """A host that resolves to an address syndicate will not connect to on a stranger's word."""
+
+
+def public_address(host: str, port: int | None) -> str:
+    """The address to connect to for ``host``, if every address it resolves to is public (globally routable).
+
+    Loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16, fe80::/10), shared
+    (100.64/10), multicast, reserved and unspecified addresses are refused, as are IPv4 addresses written
+    inside IPv6 ones (``::ffff:127.0.0.1``).
+    """
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NotPublic(f"{host} does not resolve: {exc}") from exc
+    addresses = [str(info[4][0]) for info in found]
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not ip.is_global or ip.is_multicast or (mapped is not None and not mapped.is_global):
+            raise NotPublic(f"{host} resolves to {address}, not a public address")
+    if not addresses:
+        raise NotPublic(f"{host} resolves to nothing")
+    return addresses[0]
