@@ -17,9 +17,9 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from servers.http import LoopbackHTTPServer, Reply
 
-from syndicate.deliver.activitypub import signatures
-from syndicate.deliver.activitypub.actors import ActorUnavailable, Signer, fetch_actor
-from syndicate.deliver.activitypub.keys import new_key_pair
+from syndicate.activitypub import signatures
+from syndicate.activitypub.actors import ActorUnavailable, Signer, fetch_actor
+from syndicate.activitypub.keys import new_key_pair
 from syndicate.sources.fetch import NotPublic, public_address
 
 NOW = datetime.now(UTC)

@@ -23,9 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
-from syndicate.deliver.activitypub import signatures
-from syndicate.deliver.activitypub.keys import new_key_pair
-from syndicate.deliver.activitypub.signatures import BadSignature, Message
+from syndicate.activitypub import signatures
+from syndicate.activitypub.keys import new_key_pair
+from syndicate.activitypub.signatures import BadSignature, Message
 
 MODULES = os.environ.get("SYNDICATE_NODE_MODULES", str(ROOT / ".ci" / "node" / "node_modules"))
 SCRIPT = ROOT / "tests" / "fediverse" / "signatures.mjs"

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import click
 
+from syndicate.activitypub import keys
 from syndicate.cli import Context, pass_context
-from syndicate.deliver.activitypub import keys
 from syndicate.render import activitypub as documents
 from syndicate.store import admin as admin_store
 from syndicate.store import fediverse as fediverse_store

@@ -18,8 +18,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from syndicate.activitypub import keys
 from syndicate.app import App
-from syndicate.deliver.activitypub import keys
 from syndicate.render import activitypub as documents
 from syndicate.store import statements as statement_store
 

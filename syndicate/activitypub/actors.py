@@ -21,7 +21,7 @@ from urllib.parse import urldefrag, urlsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from syndicate.deliver.activitypub.signatures import Message, sign_cavage
+from syndicate.activitypub.signatures import Message, sign_cavage
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.sources.fetch import FetchLimits, fetch, origin
 

@@ -1,1 +1,0 @@
-"""Delivering to the fediverse: the actor's keys, and (to come) signed activities to followers' inboxes."""
