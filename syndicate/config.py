@@ -678,6 +678,12 @@ class FediverseConfig:
         choice("excerpt", "full"),
     )
     excerpt_words: int = setting("Words of a statement an excerpt carries.", 60, integer(10, 1000))
+    allow_private_addresses: bool = setting(
+        "Let URLs from other servers' requests reach loopback and private addresses: for tests on one machine "
+        "only (it opens syndicate's own network to strangers).",
+        False,
+        boolean,
+    )
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,22 @@ class MailedEdition:
 
 
 @dataclass(frozen=True)
+class RemoteActor:
+    """What syndicate keeps of another server's actor (a follower's, or one whose activity it checks)."""
+
+    id: str
+    inbox: str
+    shared_inbox: str | None
+    key_id: str
+    public_pem: str
+
+    @property
+    def delivers_to(self) -> str:
+        """The inbox a delivery for this actor goes to: its server's shared inbox if it has one."""
+        return self.shared_inbox or self.inbox
+
+
+@dataclass(frozen=True)
 class Scan:
     """What a source found: statements it read, and problems with the rest.
 

@@ -23,6 +23,7 @@ from requests.structures import CaseInsensitiveDict
 
 from syndicate.activitypub.signatures import Message, sign_cavage
 from syndicate.errors import SourceError, SyndicateError
+from syndicate.model import RemoteActor
 from syndicate.sources.fetch import FetchLimits, fetch, origin
 
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
@@ -33,22 +34,6 @@ DEADLINE = 20.0
 
 class ActorUnavailable(SyndicateError):
     """An actor that could not be fetched, or is not what an actor must be; the message says which."""
-
-
-@dataclass(frozen=True)
-class RemoteActor:
-    """What syndicate keeps of another server's actor."""
-
-    id: str
-    inbox: str
-    shared_inbox: str | None
-    key_id: str
-    public_pem: str
-
-    @property
-    def delivers_to(self) -> str:
-        """The inbox a delivery for this actor goes to: its server's shared inbox if it has one."""
-        return self.shared_inbox or self.inbox
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,15 @@
-"""What the store keeps of the fediverse actor: its key pairs."""
+"""What the store keeps of the fediverse: the actor's key pairs, other servers' actors, followers, reactions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
-from syndicate.store.schema import actor_keys
+from syndicate.model import RemoteActor
+from syndicate.store.schema import actor_keys, followers, reactions, remote_actors
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,74 @@ def add_key(conn: Connection, private_pem: str, public_pem: str, now: datetime) 
 def key_count(conn: Connection) -> int:
     """How many key pairs the actor has had."""
     return len(conn.execute(select(actor_keys.c.id)).all())
+
+
+@dataclass(frozen=True)
+class Follower:
+    """Someone who follows the actor, and where their server takes deliveries."""
+
+    actor_id: str
+    inbox: str
+    shared_inbox: str | None
+    follow_id: str
+    accepted: bool
+
+
+def actor_by_key(conn: Connection, key_id: str) -> RemoteActor | None:
+    """The cached actor whose key is ``key_id``."""
+    row = conn.execute(select(remote_actors).where(remote_actors.c.key_id == key_id)).first()
+    return RemoteActor(row.id, row.inbox, row.shared_inbox, row.key_id, row.public_pem) if row else None
+
+
+def keep_actor(conn: Connection, actor: RemoteActor, now: datetime) -> None:
+    """Cache ``actor`` (replacing what was known of it)."""
+    conn.execute(delete(remote_actors).where(remote_actors.c.id == actor.id))
+    conn.execute(remote_actors.insert().values(id=actor.id, inbox=actor.inbox, shared_inbox=actor.shared_inbox,
+                                               key_id=actor.key_id, public_pem=actor.public_pem, fetched_at=now))  # fmt: skip
+
+
+def forget_actor(conn: Connection, actor_id: str) -> None:
+    """Forget a cached actor (it deleted itself)."""
+    conn.execute(delete(remote_actors).where(remote_actors.c.id == actor_id))
+
+
+def add_follower(conn: Connection, actor: RemoteActor, follow_id: str, now: datetime) -> bool:
+    """Record a follow (a repeat refreshes where to deliver and asks for another Accept); True if new."""
+    known = conn.execute(select(followers.c.actor_id).where(followers.c.actor_id == actor.id)).first() is not None
+    conn.execute(delete(followers).where(followers.c.actor_id == actor.id))
+    conn.execute(followers.insert().values(actor_id=actor.id, inbox=actor.inbox, shared_inbox=actor.shared_inbox,
+                                           follow_id=follow_id, followed_at=now))  # fmt: skip
+    return not known
+
+
+def remove_follower(conn: Connection, actor_id: str) -> bool:
+    """Forget a follower; True if there was one."""
+    return bool(conn.execute(delete(followers).where(followers.c.actor_id == actor_id)).rowcount)
+
+
+def follower_list(conn: Connection, limit: int = 1000, after: str = "") -> list[Follower]:
+    """Followers in the order of their ids, ``limit`` of them after ``after``."""
+    query = select(followers).where(followers.c.actor_id > after).order_by(followers.c.actor_id).limit(limit)
+    return [Follower(r.actor_id, r.inbox, r.shared_inbox, r.follow_id, r.accepted_at is not None)
+            for r in conn.execute(query)]  # fmt: skip
+
+
+def follower_count(conn: Connection) -> int:
+    """How many follow the actor."""
+    return int(conn.execute(select(func.count()).select_from(followers)).scalar_one())
+
+
+def count_reaction(conn: Connection, activity_id: str, kind: str, object_id: str, actor_id: str,
+                   now: datetime) -> bool:  # fmt: skip
+    """Count one like, boost or reply (once per activity); True if it was new."""
+    if conn.execute(select(reactions.c.activity_id).where(reactions.c.activity_id == activity_id)).first():
+        return False
+    conn.execute(reactions.insert().values(activity_id=activity_id, kind=kind, object=object_id, actor_id=actor_id,
+                                           at=now))  # fmt: skip
+    return True
+
+
+def reaction_counts(conn: Connection) -> dict[str, int]:
+    """Likes, boosts and replies counted, by kind."""
+    query = select(reactions.c.kind, func.count()).group_by(reactions.c.kind)
+    return {str(kind): int(n) for kind, n in conn.execute(query)}

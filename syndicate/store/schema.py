@@ -131,6 +131,41 @@ actor_keys = Table(
     Column("retired_at", UTCDateTime),
 )
 
+# Other servers' actors, as fetched: their inboxes and the key their signatures are checked with.
+remote_actors = Table(
+    "remote_actors",
+    metadata,
+    Column("id", String(500), primary_key=True),
+    Column("inbox", String(500), nullable=False),
+    Column("shared_inbox", String(500)),
+    Column("key_id", String(500), nullable=False, index=True),
+    Column("public_pem", Text, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+)
+
+# Who follows the actor, and where their server takes deliveries; ``accepted_at`` once our Accept went out.
+followers = Table(
+    "followers",
+    metadata,
+    Column("actor_id", String(500), primary_key=True),
+    Column("inbox", String(500), nullable=False),
+    Column("shared_inbox", String(500)),
+    Column("follow_id", String(500), nullable=False),
+    Column("followed_at", UTCDateTime, nullable=False),
+    Column("accepted_at", UTCDateTime),
+)
+
+# Likes, boosts and replies the statements drew: one row per activity (so a repeat counts once), nothing more.
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("activity_id", String(500), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("object", String(500), nullable=False),
+    Column("actor_id", String(500), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 # WebSub publish pings still owed to a hub; one row per (hub, topic) coalesces repeats.
 pings = Table(
     "pings",
@@ -516,7 +551,7 @@ UPGRADES: dict[int, Upgrade] = {
         _create(admin_users, admin_sessions, api_tokens, login_failures, audit_log, delivery_rollups), _console_indexes
     ),
     9: _Steps(_create(site_pages), _editions_say_what_they_hold),
-    10: _create(actor_keys),
+    10: _create(actor_keys, remote_actors, followers, reactions),
 }
 VERSION = 11
 

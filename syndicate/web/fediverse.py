@@ -7,6 +7,9 @@
   ``application/ld+json; profile=...``) the actor document, in the type
   asked for; a browser is sent to the site (303, to ``site.url``, never built
   from the request).
+- ``POST /ap/inbox`` and ``/ap/shared-inbox``: activities, verified and acted
+  on by :class:`syndicate.inbound.activitypub.Inbox`; 202 when taken, 401 for
+  a signature that does not hold, 400/413/415/422 for what is not an activity.
 
 Registered only with ``[fediverse] enabled``.
 """
@@ -14,16 +17,22 @@ Registered only with ``[fediverse] enabled``.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, request
+from requests.structures import CaseInsensitiveDict
 
 from syndicate.activitypub import keys
-from syndicate.app import App
+from syndicate.activitypub.actors import Signer
+from syndicate.activitypub.signatures import Message
+from syndicate.app import App, http_session
+from syndicate.inbound.activitypub import Inbox, Refused
 from syndicate.render import activitypub as documents
 from syndicate.store import statements as statement_store
 
 ACTIVITY_TYPES = ("application/activity+json", "application/ld+json")
+log = logging.getLogger(__name__)
 
 
 def _json(body: dict[str, Any], content_type: str, status: int = 200) -> Response:
@@ -50,6 +59,18 @@ class FediversePages:
     def __init__(self, app: App) -> None:
         self.app = app
         self.config = app.config
+        at = documents.urls(app.config)
+        self.inbox = Inbox(app.db, at.actor, self._ours, self._signer, http_session, app.clock,
+                           app.config.fediverse.allow_private_addresses)  # fmt: skip
+
+    def _ours(self, url: str) -> bool:
+        """Whether ``url`` names one of our statements or the actor: what likes and replies are counted for."""
+        return bool(url) and (url.startswith(self.config.site.url.rstrip("/") + "/")
+                              or url.startswith(self.config.web_base_url + "/ap/"))  # fmt: skip
+
+    def _signer(self) -> Signer:
+        key = keys.current(self.app.db, self.app.clock())
+        return Signer(documents.urls(self.config).key_id, key.private_pem)
 
     def blueprint(self) -> Blueprint:
         """The routes of this area."""
@@ -59,7 +80,23 @@ class FediversePages:
         bp.add_url_rule("/.well-known/nodeinfo", "nodeinfo_links", self.nodeinfo_links, methods=["GET"])
         bp.add_url_rule("/nodeinfo/2.1", "nodeinfo", self.nodeinfo, methods=["GET"])
         bp.add_url_rule("/ap/actor", "actor", self.actor, methods=["GET"])
+        bp.add_url_rule("/ap/inbox", "inbox", self.receive, methods=["POST"])
+        bp.add_url_rule("/ap/shared-inbox", "shared_inbox", self.receive, methods=["POST"])
         return bp
+
+    def receive(self) -> Response:
+        """An activity for the actor: 202 once verified and taken, else the status it was refused with."""
+        kind = (request.content_type or "").split(";")[0].strip().lower()
+        if kind not in ACTIVITY_TYPES:
+            return _json({"error": "send application/activity+json"}, "application/json", 415)
+        message = Message(request.method, request.url, CaseInsensitiveDict(dict(request.headers)),
+                          request.get_data(cache=False))  # fmt: skip
+        try:
+            heard = self.inbox.receive(message)
+        except Refused as refused:
+            log.info("inbox: refused (%d): %s", refused.status, refused)
+            return _json({"error": str(refused)}, "application/json", refused.status)
+        return _json({"heard": heard.kind}, "application/json", 202)
 
     def webfinger(self) -> Response:
         """The JRD for ``?resource=``: 400 without one, 404 for anyone but the actor."""
