@@ -15,6 +15,7 @@ import requests
 
 from syndicate import __version__
 from syndicate.config import Config
+from syndicate.deliver.activitypub.sender import ActivityPubSender
 from syndicate.deliver.email.compose import Composer
 from syndicate.deliver.email.dkim import Signer
 from syndicate.deliver.email.sender import EmailSender
@@ -30,6 +31,7 @@ from syndicate.outbox.rollups import Rollup
 from syndicate.plan.confirmations import ConfirmationPlanner
 from syndicate.plan.editions import EditionPlanner
 from syndicate.plan.events import EventPlanner
+from syndicate.plan.fediverse import FediversePlanner
 from syndicate.render import templates
 from syndicate.render.documents import DocumentRenderer
 from syndicate.render.email import EmailRenderer
@@ -53,6 +55,8 @@ EMAIL_RETRY = RetryPolicy(waits=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 4
 # Partner pushes: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, then failed. An attempt cut short after
 # hand-off is retried (same webhook-id; the partner de-duplicates), never left unknown.
 WEBHOOK_RETRY = RetryPolicy(waits=(5, 300, 1800, 7200, 18000, 36000, 36000), unknown_after_handoff=False)
+# Fediverse deliveries retry on the partners' schedule; receivers de-duplicate on the activity's id.
+ACTIVITYPUB_RETRY = RetryPolicy(waits=(5, 300, 1800, 7200, 18000, 36000, 36000), unknown_after_handoff=False)
 
 
 def utc_now() -> datetime:
@@ -139,7 +143,7 @@ def build_app(
     )
     feeds = FeedBuilder(config, db, DocumentRenderer(config, entries))
     site = SiteBuilder(config, db, SiteRenderer(config, env))
-    policies = {Channel.EMAIL: EMAIL_RETRY, Channel.WEBHOOK: WEBHOOK_RETRY}
+    policies = {Channel.EMAIL: EMAIL_RETRY, Channel.WEBHOOK: WEBHOOK_RETRY, Channel.ACTIVITYPUB: ACTIVITYPUB_RETRY}
     outbox = Outbox(db, node_id(), policies, config.scheduler.lease_seconds)
     secrets = load_secrets(config, db)
     email = EmailRenderer(config, env)
@@ -163,9 +167,11 @@ def build_app(
         ConfirmationPlanner(db, email),  # before the mail stage: a confirmation goes out on the same tick
         EditionPlanner(config, db, email),
         EventPlanner(config, db),
+        FediversePlanner(config, db),
         Reaper(outbox, config.heartbeat_seconds),
         # Partner pushes are few and quick: a long newsletter run does not hold them up.
         webhook_sender,
+        ActivityPubSender(config, db, outbox, clock, http_session),
         email_sender,
         HearBack(receiver, mailboxes(receiver, config.inbound)),  # bounces, complaints and unsubscribes that came back
         Rollup(db, config.outbox.keep_days, config.outbox.remove_per_tick),  # counted by the hour; old ones go

@@ -174,3 +174,41 @@ def test_without_the_opt_in_an_actor_on_a_private_address_is_never_fetched(
         assert remote.server.requests == [], "syndicate did not connect to the loopback address it was given"
     finally:
         server.stop()
+
+
+def our_key(base: str) -> str:
+    actor = requests.get(f"{base}/ap/actor", headers={"Accept": "application/activity+json"}, timeout=10).json()
+    return str(actor["publicKey"]["publicKeyPem"])
+
+
+def test_a_follower_gets_our_accept_through_the_outbox_signed_as_fedify_verifies(ours: Any, remote: Remote) -> None:
+    from syndicate.pipeline import tick
+
+    app, base = ours
+    assert post(base, remote, follow(base, remote)).status_code == 202
+    report = tick(app)
+    assert report.stages["plan-fediverse"] == {"accepts": 1} and report.stages["send-activitypub"] == {"sent": 1}
+    (delivered,) = remote.server.requests_to("/users/alice/inbox")
+    accept = delivered.json()
+    assert accept["type"] == "Accept" and accept["actor"] == f"{base}/ap/actor"
+    assert accept["object"] == {"id": f"{remote.actor}/follows/1", "type": "Follow", "actor": remote.actor,
+                                "object": f"{base}/ap/actor"}  # fmt: skip
+    checked = fedify({"do": "verify", "method": "POST", "url": remote.actor + "/inbox", "headers": delivered.headers,
+                      "body": delivered.body.decode(), "publicKeyPem": our_key(base),
+                      "keyId": f"{base}/ap/actor#main-key", "actorId": f"{base}/ap/actor"})  # fmt: skip
+    assert checked["verified"] is True, "Fedify verifies our signature with the key our actor publishes"
+    assert tick(app).stages["plan-fediverse"] == {"accepts": 0}, "accepted once"
+    with app.db.read() as conn:
+        (follower,) = fediverse_store.follower_list(conn)
+    assert follower.accepted
+
+
+def test_an_inbox_that_answers_410_loses_its_followers(ours: Any, remote: Remote) -> None:
+    from syndicate.pipeline import tick
+
+    app, base = ours
+    assert post(base, remote, follow(base, remote)).status_code == 202
+    remote.server.queue(Reply.status(410, JSON, b"{}"))
+    report = tick(app)
+    assert report.stages["send-activitypub"] == {"failed": 1}
+    assert followers(app) == []

@@ -10,13 +10,15 @@ class Channel(enum.StrEnum):
 
     EMAIL = "email"
     WEBHOOK = "webhook"
+    ACTIVITYPUB = "activitypub"
 
 
 class SourceKind(enum.StrEnum):
-    """What a delivery carries: an edition (mail, rendered once) or a partner event."""
+    """What a delivery carries: an edition (mail, rendered once), a partner event, or a fediverse activity."""
 
     EDITION = "edition"
     EVENT = "event"
+    ACTIVITY = "activity"
 
 
 class DeliveryState(enum.StrEnum):

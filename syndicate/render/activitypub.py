@@ -146,6 +146,18 @@ def nodeinfo(config: Config, posts: int) -> dict[str, Any]:
     }
 
 
+def accept(config: Config, follow_id: str, follower_id: str, activity_id: str) -> dict[str, Any]:
+    """Our ``Accept`` of a follower's ``Follow``: what makes their server show the follow as done."""
+    at = urls(config)
+    return {
+        "@context": AS_CONTEXT,
+        "id": f"{at.base}/ap/activities/{activity_id}",
+        "type": "Accept",
+        "actor": at.actor,
+        "object": {"id": follow_id, "type": "Follow", "actor": follower_id, "object": at.actor},
+    }
+
+
 def _me_link(site: str) -> str:
     return f'<a href="{escape(site)}" rel="me nofollow noopener" target="_blank">{escape(site)}</a>'
 

@@ -1,4 +1,5 @@
-"""One bounded HTTP GET of a document syndicate does not control (the ``feed`` source's CMS feed).
+"""One bounded HTTP GET of a document syndicate does not control (the ``feed`` source's CMS feed, an actor),
+and one bounded POST (an activity to a follower's inbox).
 
 Nothing about the answer may cost more than the operator allowed:
 
@@ -92,6 +93,41 @@ def fetch(session: requests.Session, url: str, limits: FetchLimits) -> Fetched:
             raise (
                 watchdog.error(url) if watchdog.expired else SourceError(f"feed {url} could not be fetched: {exc}")
             ) from exc
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A server's answer to a POST: its status, the headers it sent, and the first bytes of its body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def post(session: requests.Session, url: str, body: bytes, headers: dict[str, str], limits: FetchLimits) -> Posted:
+    """POST ``body`` to ``url`` within ``limits`` (no redirect followed; the answer's body read up to the cap).
+
+    Raises :class:`SourceError` when no answer came (refused, timed out, a non-public address refused).
+    """
+    with (
+        _Watchdog(limits.deadline) as watchdog,
+        contextlib.closing(_WatchedAdapter(watchdog, limits.public_only)) as adapter,
+    ):
+        try:
+            request = session.prepare_request(requests.Request("POST", url, data=body, headers=headers))
+            with contextlib.closing(
+                adapter.send(request, stream=True, timeout=(limits.timeout, limits.timeout))
+            ) as answer:
+                kept = bytearray()
+                for chunk in answer.iter_content(CHUNK):
+                    kept += chunk
+                    if len(kept) >= limits.max_bytes:
+                        break
+                    watchdog.check(url)
+                return Posted(answer.status_code, dict(answer.headers), bytes(kept[: limits.max_bytes]))
+        except TRANSFER_ERRORS as exc:
+            why = f"no answer within {limits.deadline:g} s" if watchdog.expired else f"no answer: {exc}"
+            raise SourceError(f"{url}: {why}") from exc
 
 
 def _follow(session: requests.Session, adapter: _WatchedAdapter, url: str, limits: FetchLimits) -> Fetched:

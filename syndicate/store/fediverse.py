@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from syndicate.model import RemoteActor
-from syndicate.store.schema import actor_keys, followers, reactions, remote_actors
+from syndicate.store.schema import activities, actor_keys, followers, reactions, remote_actors
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,37 @@ def reaction_counts(conn: Connection) -> dict[str, int]:
     """Likes, boosts and replies counted, by kind."""
     query = select(reactions.c.kind, func.count()).group_by(reactions.c.kind)
     return {str(kind): int(n) for kind, n in conn.execute(query)}
+
+
+def unaccepted(conn: Connection, limit: int = 500) -> list[Follower]:
+    """Followers our Accept has not been planned for yet."""
+    query = select(followers).where(followers.c.accepted_at.is_(None)).order_by(followers.c.followed_at).limit(limit)
+    return [Follower(r.actor_id, r.inbox, r.shared_inbox, r.follow_id, False) for r in conn.execute(query)]
+
+
+def mark_accepted(conn: Connection, actor_id: str, follow_id: str, now: datetime) -> None:
+    """Our Accept of this follow is planned (a later Follow of the same actor asks for another)."""
+    conn.execute(update(followers).where(followers.c.actor_id == actor_id, followers.c.follow_id == follow_id)
+                 .values(accepted_at=now))  # fmt: skip
+
+
+def add_activity(conn: Connection, kind: str, body: str, now: datetime) -> int:
+    """Keep an activity as it will be sent; its id (what its deliveries carry)."""
+    query = activities.insert().values(kind=kind, body=body, created_at=now).returning(activities.c.id)
+    return int(conn.execute(query).scalar_one())
+
+
+def activity_bodies(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
+    """The bodies of these activities, by id."""
+    wanted = sorted(set(ids))
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):
+        query = select(activities.c.id, activities.c.body).where(activities.c.id.in_(wanted[start : start + 500]))
+        found.update({r.id: r.body for r in conn.execute(query)})
+    return found
+
+
+def remove_followers_at(conn: Connection, inbox: str) -> int:
+    """Forget every follower delivered to at ``inbox`` (its server answered 410 Gone); how many."""
+    query = delete(followers).where((followers.c.inbox == inbox) | (followers.c.shared_inbox == inbox))
+    return int(conn.execute(query).rowcount)

@@ -155,6 +155,16 @@ followers = Table(
     Column("accepted_at", UTCDateTime),
 )
 
+# What the actor sends (an Accept, a Create ...): the bytes every inbox gets, planned in the outbox as "activity".
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 # Likes, boosts and replies the statements drew: one row per activity (so a repeat counts once), nothing more.
 reactions = Table(
     "reactions",
@@ -551,7 +561,7 @@ UPGRADES: dict[int, Upgrade] = {
         _create(admin_users, admin_sessions, api_tokens, login_failures, audit_log, delivery_rollups), _console_indexes
     ),
     9: _Steps(_create(site_pages), _editions_say_what_they_hold),
-    10: _create(actor_keys, remote_actors, followers, reactions),
+    10: _create(actor_keys, remote_actors, followers, reactions, activities),
 }
 VERSION = 11
 

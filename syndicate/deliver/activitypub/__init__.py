@@ -1,0 +1,1 @@
+"""Delivering the actor's activities to followers' inboxes: signed POSTs through the outbox."""
