@@ -58,11 +58,11 @@ def remote() -> Iterator[Remote]:
         yield Remote(server)
 
 
-def start(site: Any, make_app: Any, allow_private: bool = True) -> Any:
+def start(site: Any, make_app: Any, allow_private: bool = True, more: str = "") -> Any:
     sock = listening_socket("127.0.0.1:0")
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     site.extra = (f'\n[fediverse]\nenabled = true\nallow_private_addresses = {"true" if allow_private else "false"}\n'
-                  f'\n[web]\nbase_url = "{base}"\n')  # fmt: skip
+                  f'{more}\n[web]\nbase_url = "{base}"\n')  # fmt: skip
     app = make_app(site)
     server = WebServer(create_app(app), sock=sock, threads=4)
     server.start()

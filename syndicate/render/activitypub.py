@@ -8,15 +8,19 @@ public key that receivers check every signature against. WebFinger answers
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import quoteattr
 
 from markupsafe import escape
 
 from syndicate import __version__
 from syndicate.config import Config
+from syndicate.model import Change, Revision
+from syndicate.render.licence import allowed_as
+from syndicate.text import slugify
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -156,6 +160,68 @@ def accept(config: Config, follow_id: str, follower_id: str, activity_id: str) -
         "actor": at.actor,
         "object": {"id": follow_id, "type": "Follow", "actor": follower_id, "object": at.actor},
     }
+
+
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+def article(config: Config, revision: Revision) -> dict[str, Any]:
+    """A statement as an ``Article``, within ``fediverse.license``, with the attribution and the active link."""
+    at, settings = urls(config), config.fediverse
+    shown = allowed_as(revision, settings.license, settings.excerpt_words)
+    link = f'<a href="{escape(revision.canonical_url)}">{escape(revision.canonical_url)}</a>'
+    closing = f"<p>First published by {escape(config.site.title)} at {link}.</p>"
+    if config.site.rights:
+        closing += f"<p>{escape(config.site.rights)}</p>"
+    content = shown.body_html + closing
+    document: dict[str, Any] = {
+        "id": article_id(config, revision.statement_id),
+        "type": "Article",
+        "attributedTo": at.actor,
+        "name": revision.title,
+        # No "summary": Mastodon would show it as a content warning and hide the statement behind it.
+        "content": content,
+        "contentMap": {revision.lang: content},
+        "url": revision.canonical_url,
+        "published": revision.published.isoformat(),
+        "to": [PUBLIC],
+        "cc": [at.followers],
+        "tag": [
+            {"type": "Hashtag", "name": "#" + _hashtag(c), "href": _category_url(config, c)}
+            for c in revision.categories
+            if _hashtag(c)
+        ],
+    }
+    if revision.change == Change.UPDATED:
+        document["updated"] = revision.updated.isoformat()
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def article_id(config: Config, statement_id: str) -> str:
+    """The Article's id: one per statement, the same through its updates and its deletion."""
+    return f"{urls(config).base}/ap/statements/{statement_id}"
+
+
+def activity_for(config: Config, revision: Revision) -> dict[str, Any]:
+    """The activity a revision makes: ``Create``, ``Update``, or ``Delete`` of a ``Tombstone``."""
+    at = urls(config)
+    kind = {Change.PUBLISHED: "Create", Change.UPDATED: "Update", Change.RETRACTED: "Delete"}[revision.change]
+    if revision.change == Change.RETRACTED:
+        target: dict[str, Any] = {"id": article_id(config, revision.statement_id), "type": "Tombstone",
+                                  "formerType": "Article", "deleted": revision.updated.isoformat()}  # fmt: skip
+    else:
+        target = article(config, revision)
+    return {"@context": AS_CONTEXT, "id": f"{at.base}/ap/activities/revision-{revision.seq}", "type": kind,
+            "actor": at.actor, "published": revision.updated.isoformat(), "to": [PUBLIC], "cc": [at.followers],
+            "object": target}  # fmt: skip
+
+
+def _hashtag(category: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^\w]+", category) if part)
+
+
+def _category_url(config: Config, category: str) -> str:
+    return f"{config.site.url.rstrip('/')}/category/{quote(slugify(category))}/"
 
 
 def _me_link(site: str) -> str:

@@ -22,9 +22,13 @@ from syndicate.render.excerpt import excerpt, excerpt_text
 
 def allowed(revision: Revision, partner: PartnerConfig) -> Revision:
     """The revision as ``partner`` may have it: whole for a full licence, each text field cut for an excerpt."""
-    if partner.license == "full":
+    return allowed_as(revision, partner.license, partner.excerpt_words)
+
+
+def allowed_as(revision: Revision, licence: str, words: int) -> Revision:
+    """The revision under ``licence`` ("full", or "excerpt" of ``words`` words in each text field)."""
+    if licence == "full":
         return revision
-    words = partner.excerpt_words
     return replace(
         revision,
         body_html=excerpt(revision.body_html, words),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 
 from syndicate.model import RemoteActor
 from syndicate.store.schema import activities, actor_keys, followers, reactions, remote_actors
@@ -151,3 +153,10 @@ def remove_followers_at(conn: Connection, inbox: str) -> int:
     """Forget every follower delivered to at ``inbox`` (its server answered 410 Gone); how many."""
     query = delete(followers).where((followers.c.inbox == inbox) | (followers.c.shared_inbox == inbox))
     return int(conn.execute(query).rowcount)
+
+
+def delivery_targets() -> Select[Any]:
+    """Where an activity for every follower goes: each distinct inbox (a server's shared one, else the follower's)."""
+    # The WHERE is for SQLite: an INSERT ... SELECT with ON CONFLICT needs one to be read as meant.
+    target = func.coalesce(followers.c.shared_inbox, followers.c.inbox).label("target")
+    return select(target).where(followers.c.inbox.is_not(None)).distinct()
