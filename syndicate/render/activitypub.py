@@ -216,6 +216,50 @@ def activity_for(config: Config, revision: Revision) -> dict[str, Any]:
             "object": target}  # fmt: skip
 
 
+OUTBOX_PAGE = 20
+
+
+def followers_collection(config: Config, total: int) -> dict[str, Any]:
+    """The followers collection: how many, not who (their servers know; ours does not tell)."""
+    return {"@context": AS_CONTEXT, "id": urls(config).followers, "type": "OrderedCollection", "totalItems": total}
+
+
+def outbox_collection(config: Config, total: int) -> dict[str, Any]:
+    """The outbox: how many statements are published, and its first page (newest first)."""
+    at = urls(config)
+    document: dict[str, Any] = {"@context": AS_CONTEXT, "id": at.outbox, "type": "OrderedCollection",
+                                "totalItems": total}  # fmt: skip
+    if total:
+        document["first"] = f"{at.outbox}?page=1"
+        document["last"] = f"{at.outbox}?page={max(1, -(-total // OUTBOX_PAGE))}"
+    return document
+
+
+def outbox_page(config: Config, revisions: list[Revision], page: int, total: int) -> dict[str, Any]:
+    """One page of the outbox: a Create of each statement on it, backfills included (listed, never pushed)."""
+    at = urls(config)
+    document: dict[str, Any] = {
+        "@context": AS_CONTEXT,
+        "id": f"{at.outbox}?page={page}",
+        "type": "OrderedCollectionPage",
+        "partOf": at.outbox,
+        "totalItems": total,
+        "orderedItems": [_listed(config, r) for r in revisions],
+    }
+    if page > 1:
+        document["prev"] = f"{at.outbox}?page={page - 1}"
+    if page * OUTBOX_PAGE < total:
+        document["next"] = f"{at.outbox}?page={page + 1}"
+    return document
+
+
+def _listed(config: Config, revision: Revision) -> dict[str, Any]:
+    at = urls(config)
+    return {"id": f"{article_id(config, revision.statement_id)}#create", "type": "Create", "actor": at.actor,
+            "published": revision.published.isoformat(), "to": [PUBLIC], "cc": [at.followers],
+            "object": article(config, revision)}  # fmt: skip
+
+
 def _hashtag(category: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^\w]+", category) if part)
 

@@ -185,6 +185,26 @@ def revision_from_row(r: Row[Any]) -> Revision:
     return _from_row(Revision, r)
 
 
+def newest_published(conn: Connection, limit: int, offset: int = 0) -> list[Revision]:
+    """The newest revision of each statement still published, newest publication first (a page of them)."""
+    newest = select(func.max(revisions.c.seq)).group_by(revisions.c.statement_id).scalar_subquery()
+    query = (
+        select(revisions)
+        .where(revisions.c.seq.in_(newest), revisions.c.change != Change.RETRACTED.value)
+        .order_by(revisions.c.published.desc(), revisions.c.statement_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [revision_from_row(r) for r in conn.execute(query)]
+
+
+def published_count(conn: Connection) -> int:
+    """How many statements are published now (their newest revision is no retraction)."""
+    newest = select(func.max(revisions.c.seq)).group_by(revisions.c.statement_id).scalar_subquery()
+    query = select(func.count()).where(revisions.c.seq.in_(newest), revisions.c.change != Change.RETRACTED.value)
+    return int(conn.execute(query).scalar_one())
+
+
 def last_seq(conn: Connection) -> int:
     """The seq of the newest revision (0 when there is none)."""
     return int(conn.execute(select(func.coalesce(func.max(revisions.c.seq), 0))).scalar_one())

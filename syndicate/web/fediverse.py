@@ -28,7 +28,9 @@ from syndicate.activitypub.actors import Signer
 from syndicate.activitypub.signatures import Message
 from syndicate.app import App, http_session
 from syndicate.inbound.activitypub import Inbox, Refused
+from syndicate.model import Change
 from syndicate.render import activitypub as documents
+from syndicate.store import fediverse as fediverse_store
 from syndicate.store import statements as statement_store
 
 ACTIVITY_TYPES = ("application/activity+json", "application/ld+json")
@@ -80,9 +82,49 @@ class FediversePages:
         bp.add_url_rule("/.well-known/nodeinfo", "nodeinfo_links", self.nodeinfo_links, methods=["GET"])
         bp.add_url_rule("/nodeinfo/2.1", "nodeinfo", self.nodeinfo, methods=["GET"])
         bp.add_url_rule("/ap/actor", "actor", self.actor, methods=["GET"])
+        bp.add_url_rule("/ap/followers", "followers", self.followers, methods=["GET"])
+        bp.add_url_rule("/ap/outbox", "outbox", self.outbox, methods=["GET"])
+        bp.add_url_rule("/ap/statements/<statement_id>", "article", self.article, methods=["GET"])
         bp.add_url_rule("/ap/inbox", "inbox", self.receive, methods=["POST"])
         bp.add_url_rule("/ap/shared-inbox", "shared_inbox", self.receive, methods=["POST"])
         return bp
+
+    def followers(self) -> Response:
+        """How many follow the actor."""
+        with self.app.db.read() as conn:
+            total = fediverse_store.follower_count(conn)
+        return _json(documents.followers_collection(self.config, total), documents.ACTIVITY_JSON)
+
+    def outbox(self) -> Response:
+        """The published statements as Creates, newest first: the collection, or ``?page=N`` of it."""
+        page = request.args.get("page", "")
+        with self.app.db.read() as conn:
+            total = statement_store.published_count(conn)
+            if not page:
+                return _json(documents.outbox_collection(self.config, total), documents.ACTIVITY_JSON)
+            if not page.isdigit() or not 1 <= int(page) <= 100_000:
+                return _json({"error": "page: a number from 1"}, "application/json", 400)
+            size = documents.OUTBOX_PAGE
+            shown = statement_store.newest_published(conn, size, (int(page) - 1) * size)
+        return _json(documents.outbox_page(self.config, shown, int(page), total), documents.ACTIVITY_JSON)
+
+    def article(self, statement_id: str) -> Response:
+        """A published statement as its Article; a browser goes to its page; 410 once retracted."""
+        with self.app.db.read() as conn:
+            revision = statement_store.latest_revision(conn, statement_id[:200])
+        if revision is None:
+            return _json({"error": "no such statement"}, "application/json", 404)
+        if revision.change == Change.RETRACTED:
+            tombstone = {"@context": documents.AS_CONTEXT, "id": documents.article_id(self.config, statement_id),
+                         "type": "Tombstone", "formerType": "Article", "deleted": revision.updated.isoformat()}  # fmt: skip
+            return _json(tombstone, documents.ACTIVITY_JSON, 410)
+        kind = wants_activity(request.headers.get("Accept", ""))
+        if kind is None:
+            response = Response(status=303, headers={"Location": revision.canonical_url})
+        else:
+            response = _json({"@context": documents.AS_CONTEXT, **documents.article(self.config, revision)}, kind)
+        response.headers["Vary"] = "Accept"
+        return response
 
     def receive(self) -> Response:
         """An activity for the actor: 202 once verified and taken, else the status it was refused with."""
