@@ -13,6 +13,7 @@ from syndicate.app import App
 from syndicate.config import Config
 from syndicate.model import State
 from syndicate.outbox import Channel
+from syndicate.store import fediverse as fediverse_store
 from syndicate.store import feeds, meta, nodes, partners, relays, statements, subscribers
 from syndicate.store import inbound as inbound_store
 from syndicate.store.schema import statements as statements_table
@@ -35,8 +36,20 @@ def gather(app: App) -> dict[str, Any]:
             "relays": relay_rows(conn, app),
             "editions": outbox.edition_reports(conn),
             "inbound": inbound_store.counts(conn),
+            "fediverse": fediverse_row(conn, app.config),
         }
     return status
+
+
+def fediverse_row(conn: Connection, config: Config) -> dict[str, Any]:
+    """The actor's reach: followers, their servers, reactions, and the servers with deliveries waiting."""
+    return {
+        "enabled": config.fediverse.enabled,
+        "followers": fediverse_store.follower_count(conn),
+        "servers": fediverse_store.server_count(conn),
+        "reactions": fediverse_store.reaction_counts(conn),
+        "waiting": outbox.backlog_by_target(conn, Channel.ACTIVITYPUB),
+    }
 
 
 RELAY_STATE_FRESH = timedelta(minutes=10)  # a relay not reported on for longer is shown as idle

@@ -71,3 +71,20 @@ def test_each_article_is_at_its_id_and_a_retracted_one_is_a_tombstone(site: Any,
     gone = get(f"{base}/ap/statements/gone")
     assert gone.status_code == 410 and gone.json()["type"] == "Tombstone"
     assert get(f"{base}/ap/statements/nope").status_code == 404
+
+
+def test_status_and_metrics_count_followers_servers_and_reactions(ours: Any, remote: Remote) -> None:
+    from click.testing import CliRunner
+
+    from syndicate.cli import main
+
+    app, base = ours
+    assert post(base, remote, follow(base, remote)).status_code == 202
+    like = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{remote.actor}/likes/1", "type": "Like",
+            "actor": remote.actor, "object": "https://example.org/statements/news"}  # fmt: skip
+    assert post(base, remote, like).status_code == 202
+    status = CliRunner().invoke(main, ["--config", str(app.config.root / "config.toml"), "status"])
+    assert "fediverse: 1 follower(s) on 1 server(s); reactions: 1 like" in status.output
+    metrics = requests.get(f"{base}/metrics", timeout=10).text
+    assert "syndicate_fediverse_followers 1" in metrics and "syndicate_fediverse_servers 1" in metrics
+    assert 'syndicate_fediverse_reactions{kind="like"} 1' in metrics

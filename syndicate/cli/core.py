@@ -188,6 +188,12 @@ def _print_status(status: dict[str, Any]) -> None:
         )
     if status.get("inbound"):
         click.echo("reports that came back: " + _listed(status["inbound"]))
+    fediverse = status.get("fediverse") or {}
+    if fediverse.get("enabled"):
+        click.echo(f"fediverse: {fediverse['followers']} follower(s) on {fediverse['servers']} server(s); "
+                   f"reactions: {_listed(fediverse['reactions'])}")  # fmt: skip
+        for inbox, waiting in sorted(fediverse["waiting"].items(), key=lambda item: -item[1])[:10]:
+            click.echo(f"  {inbox}: {waiting} waiting")
     for node in status["nodes"]:
         click.echo(f"node {node['id']} ({node['role']}): heartbeat {node['heartbeat_at']}, holds {node['holds']}")
     if not status["nodes"]:

@@ -100,6 +100,11 @@ def follower_list(conn: Connection, limit: int = 1000, after: str = "") -> list[
             for r in conn.execute(query)]  # fmt: skip
 
 
+def server_count(conn: Connection) -> int:
+    """How many servers (distinct inboxes a statement goes to) the followers are on."""
+    return int(conn.execute(select(func.count()).select_from(delivery_targets().subquery())).scalar_one())
+
+
 def follower_count(conn: Connection) -> int:
     """How many follow the actor."""
     return int(conn.execute(select(func.count()).select_from(followers)).scalar_one())

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from syndicate import outbox
 from syndicate.app import App
 from syndicate.status import relay_rows
+from syndicate.store import fediverse as fediverse_store
 from syndicate.store import inbound as inbound_store
 from syndicate.store import meta, statements, subscribers
 
@@ -61,6 +62,7 @@ def exposition(app: App) -> str:
             *_last_tick(meta.get(conn, "last_tick")),
             *_relays(relay_rows(conn, app)),
             *_editions(outbox.edition_reports(conn)),
+            *_fediverse(conn),
             _by_label(
                 "syndicate_inbound_reports",
                 "Reports that came back, by kind ('new': not processed yet).",
@@ -69,6 +71,16 @@ def exposition(app: App) -> str:
             ),
         ]
     return "".join(line + "\n" for family in families for line in family.lines())
+
+
+def _fediverse(conn: Connection) -> list[Family]:
+    followers = Family("syndicate_fediverse_followers", "gauge", "Fediverse accounts following the actor.")
+    followers.add(fediverse_store.follower_count(conn))
+    servers = Family("syndicate_fediverse_servers", "gauge", "Servers (distinct inboxes) the followers are on.")
+    servers.add(fediverse_store.server_count(conn))
+    reactions = _by_label("syndicate_fediverse_reactions", "Likes, boosts and replies the statements drew.", "kind",
+                          fediverse_store.reaction_counts(conn))  # fmt: skip
+    return [followers, servers, reactions]
 
 
 def _relays(rows: list[dict[str, Any]]) -> list[Family]:
