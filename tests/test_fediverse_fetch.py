@@ -113,6 +113,9 @@ def test_answers_that_are_not_json_or_too_big_are_refused(remote: LoopbackHTTPSe
         remote.set_default(Reply.status(200, JSON, b"[" + b"1," * 600_000 + b"1]"))
         with pytest.raises(ActorUnavailable, match="actor"):
             fetch_actor(session, remote.url_for("/users/alice"), ours[0], NOW, allow_private=True)
+        remote.set_default(Reply.status(200, JSON, b"[" * 30000 + b"]" * 30000))
+        with pytest.raises(ActorUnavailable, match="not JSON"):
+            fetch_actor(session, remote.url_for("/users/alice"), ours[0], NOW, allow_private=True)
         remote.set_default(Reply.status(410, JSON, b"{}"))
         with pytest.raises(ActorUnavailable, match="410"):
             fetch_actor(session, remote.url_for("/users/alice"), ours[0], NOW, allow_private=True)

@@ -144,6 +144,8 @@ def test_unsigned_forged_and_misattributed_activities_are_refused(ours: Any, rem
     assert followers(app) == []
     not_json = requests.post(f"{base}/ap/inbox", data=b"x", headers={"Content-Type": "text/plain"}, timeout=10)
     assert not_json.status_code == 415
+    deep = requests.post(f"{base}/ap/inbox", data=b"[" * 30000 + b"]" * 30000, headers=JSON, timeout=10)
+    assert deep.status_code == 400, "arrays nested 30,000 deep are no activity, and no crash"
     of_someone_else = {**follow(base, remote), "object": "https://elsewhere.example/users/carol"}
     assert post(base, remote, of_someone_else).status_code == 422
 

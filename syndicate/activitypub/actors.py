@@ -69,7 +69,7 @@ def read_actor(url: str, body: bytes) -> RemoteActor:
     """The actor in ``body``, fetched from ``url``, if it is one."""
     try:
         document = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise ActorUnavailable(f"{url}: the answer is not JSON") from exc
     if not isinstance(document, dict):
         raise ActorUnavailable(f"{url}: the answer is not a JSON object")

@@ -162,7 +162,7 @@ class Inbox:
 def _activity(body: bytes) -> dict[str, Any]:
     try:
         activity = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise Refused(400, "the body is not JSON") from exc
     if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
         raise Refused(400, "the body is not an activity (a JSON object with a type)")
