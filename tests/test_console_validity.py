@@ -9,10 +9,12 @@ log, a confirmation, a result, and the login page.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,30 @@ AXE_RUN = """async () => {
   const result = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}});
   return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
 }"""
+
+
+def nu_html_check(files: Iterable[Path | str]) -> subprocess.CompletedProcess[str]:
+    """The Nu Html Checker run on ``files`` (errors only): returncode 0 when every one is valid."""
+    return subprocess.run(["java", "-jar", str(VNU), "--errors-only", *map(str, files)], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+@contextlib.contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app``'s web pages on a loopback port, for the browser; the base URL."""
+    sock = listening_socket("127.0.0.1:0")
+    server = WebServer(create_app(app), sock=sock, threads=2)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.stop()
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's WCAG 2.1 AA violations on the page the browser shows."""
+    page.add_script_tag(content=AXE.read_text())
+    return list(page.evaluate(AXE_RUN))
 
 
 def _tools() -> None:
@@ -84,25 +110,17 @@ def test_every_console_page_is_valid_html(logged_in: Any, tmp_path: Path) -> Non
     )
     (tmp_path / "confirm.html").write_text(confirm)
     (tmp_path / "done.html").write_text(done)
-    files = sorted(str(p) for p in tmp_path.glob("*.html"))
-    checked = subprocess.run(
-        ["java", "-jar", str(VNU), "--errors-only", *files], capture_output=True, text=True, timeout=300
-    )
+    checked = nu_html_check(sorted(tmp_path.glob("*.html")))
     assert checked.returncode == 0, checked.stderr
 
 
 def test_every_console_page_has_no_axe_violations(logged_in: Any, browser: Any) -> None:  # noqa: F811
-    sock = listening_socket("127.0.0.1:0")
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = WebServer(create_app(logged_in), sock=sock, threads=2)
-    server.start()
-    try:
+    with served(logged_in) as url:
         context = browser.new_context(bypass_csp=True)  # axe is injected as a script of the test's own
         page = context.new_page()
         found: dict[str, list[str]] = {}
         page.goto(f"{url}/admin/login")
-        page.add_script_tag(content=AXE.read_text())
-        found["/admin/login"] = page.evaluate(AXE_RUN)
+        found["/admin/login"] = axe_violations(page)
         page.get_by_label("Name").fill("ada")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
@@ -110,9 +128,6 @@ def test_every_console_page_has_no_axe_violations(logged_in: Any, browser: Any) 
         for path in PAGES:
             page.goto(f"{url}{path}")
             page.wait_for_load_state("networkidle")
-            page.add_script_tag(content=AXE.read_text())
-            found[path] = page.evaluate(AXE_RUN)
+            found[path] = axe_violations(page)
         context.close()
-    finally:
-        server.stop()
     assert found == {path: [] for path in found}

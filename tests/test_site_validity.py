@@ -9,21 +9,18 @@ written; axe runs on each in Chromium, served by ``syndicate serve``'s server.
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_console_validity import AXE, AXE_RUN, VNU, _tools
+from test_console_validity import _tools, axe_violations, nu_html_check, served
 from test_email_delivery import add_subscribers
 from test_web_browser import browser  # noqa: F401 - the browser fixture
 
 from syndicate.app import build_app
 from syndicate.config import load
 from syndicate.pipeline import tick
-from syndicate.web import create_app
-from syndicate.web.server import WebServer, listening_socket
 
 pytestmark = pytest.mark.slow
 
@@ -59,26 +56,18 @@ def test_every_page_of_the_site_is_valid_html(built: Any) -> None:
     pages = html_pages(built)
     assert {"/", "/page/1/", "/lang/tr/", "/category/news/", "/statements/gone/", "/newsletters/"} <= set(pages)
     assert any(path.startswith("/newsletters/") and path[13:-1].isdigit() for path in pages), "an edition"
-    checked = subprocess.run(["java", "-jar", str(VNU), "--errors-only", *map(str, pages.values())],
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    checked = nu_html_check(pages.values())
     assert checked.returncode == 0, checked.stderr
 
 
 def test_every_page_of_the_site_has_no_axe_violations(built: Any, browser: Any) -> None:  # noqa: F811
-    sock = listening_socket("127.0.0.1:0")
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = WebServer(create_app(built), sock=sock, threads=2)
-    server.start()
     found: dict[str, list[str]] = {}
-    try:
+    with served(built) as url:
         context = browser.new_context(bypass_csp=True)  # axe is injected as a script of the test's own
         page = context.new_page()
         for path in html_pages(built):
             answer = page.goto(f"{url}{path}")
             assert answer is not None and answer.status in (200, 410), path
-            page.add_script_tag(content=AXE.read_text())
-            found[path] = page.evaluate(AXE_RUN)
+            found[path] = axe_violations(page)
         context.close()
-    finally:
-        server.stop()
     assert found == {path: [] for path in found}

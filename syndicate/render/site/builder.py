@@ -86,17 +86,19 @@ class SiteBuilder:
             known = site_store.written(conn)
         site = plan(heads, mailed, self.config.site.per_page, self.config.feeds.by_language,
                     self.config.feeds.by_category)  # fmt: skip
-        pending = [page for page in site.pages() if self._stale(page.path, self._inputs(page.inputs, site), known)]
+        pages = site.pages()
+        inputs = {page.path: self._inputs(page.inputs, site) for page in pages}  # each digest made once a build
+        pending = [page for page in pages if self._stale(page.path, inputs[page.path], known)]
         extra = self._extra(site)
         pending_extra = [(p, i) for p, i in extra.items() if self._stale(p, i, known)]
-        report.skipped = len(site.pages()) + len(extra) - len(pending) - len(pending_extra)
+        report.skipped = len(pages) + len(extra) - len(pending) - len(pending_extra)
         with self.db.read() as conn:
             revisions = statement_store.load_revisions(conn, self._seqs(pending, bool(pending_extra), site))
             messages = edition_store.messages(conn, [p.edition.id for p in pending if isinstance(p, EditionPage)])
-        jobs = [self._job(page, site, revisions, messages) for page in pending]
+        jobs = [self._job(page, inputs[page.path], site, revisions, messages) for page in pending]
         jobs += [self._extra_job(path, inputs, site, revisions) for path, inputs in pending_extra]
         done = [written for job in jobs if (written := self._run(job, report)) is not None]
-        obsolete = sorted(set(known) - {page.path for page in site.pages()} - set(extra))
+        obsolete = sorted(set(known) - set(inputs) - set(extra))
         for path in obsolete:  # the files first: a crash before the rows go only means finding them again
             self._remove(path)
             report.removed.append(path)
@@ -152,8 +154,9 @@ class SiteBuilder:
             seqs.update(h.seq for h in site.live)
         return seqs
 
-    def _job(self, page: Page, site: Site, revisions: dict[int, Revision], messages: dict[int, bytes]) -> Job:
-        inputs = self._inputs(page.inputs, site)
+    def _job(
+        self, page: Page, inputs: str, site: Site, revisions: dict[int, Revision], messages: dict[int, bytes]
+    ) -> Job:
         if isinstance(page, StatementPage):
             return Job(page.path, inputs, page.gone, lambda: self.renderer.statement(page, revisions, site))
         if isinstance(page, Listing):
@@ -164,7 +167,7 @@ class SiteBuilder:
 
     def _edition(self, page: EditionPage, messages: dict[int, bytes], site: Site) -> bytes:
         if page.gone:
-            return self.renderer.edition_gone(page, site)
+            return self.renderer.edition_notice(page, site)
         say = words_for(self.config.site.language)
         when = self.renderer.local_date(page.edition.created_at)
         banner = say("mailed_banner", organisation=self.config.site.title, date=when)
@@ -172,7 +175,7 @@ class SiteBuilder:
             return archive_copy(messages[page.edition.id], banner, self.renderer.archive_href, say("all_editions"))
         except Unarchivable as exc:  # the archive lists it: its page says it is withheld, and why is logged
             log.error("%s: edition %d is withheld from the archive: %s", self.root / page.path, page.edition.id, exc)
-            return self.renderer.edition_withheld(page, site)
+            return self.renderer.edition_notice(page, site, withheld=True)
 
     def _extra_job(self, path: str, inputs: str, site: Site, revisions: dict[int, Revision]) -> Job:
         if path == "sitemap.xml":

@@ -149,15 +149,11 @@ class SiteRenderer:
         return self._render("editions.html", lang, title=title, shown=shown, older=self._page_link(listing.older),
                             newer=self._page_link(listing.newer), site_nav=site, url=self.urls.url(listing.path))  # fmt: skip
 
-    def edition_gone(self, page: EditionPage, site: Site) -> bytes:
-        """The notice in place of an edition whose statement was retracted."""
+    def edition_notice(self, page: EditionPage, site: Site, withheld: bool = False) -> bytes:
+        """The notice in place of an edition whose statement was retracted, or (``withheld``) that cannot be
+        shown without someone's address or link in it."""
         lang = self.config.site.language
-        return self._render("gone.html", lang, title=page.edition.subject, when=None, withheld=False, site_nav=site)
-
-    def edition_withheld(self, page: EditionPage, site: Site) -> bytes:
-        """The notice in place of an edition that cannot be shown without someone's address or link in it."""
-        lang = self.config.site.language
-        return self._render("gone.html", lang, title=page.edition.subject, when=None, withheld=True, site_nav=site)
+        return self._render("gone.html", lang, title=page.edition.subject, when=None, withheld=withheld, site_nav=site)
 
     @property
     def archive_href(self) -> str:
