@@ -16,9 +16,11 @@ upgrade applies to what entered before them):
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import nh3
 from lxml import html as lxml_html
@@ -228,3 +230,12 @@ def excerpt_words(text: str, words: int) -> str:
     if len(parts) <= words:
         return " ".join(parts)
     return " ".join(parts[:words]).rstrip(",;:") + "…"
+
+
+def json_value(raw: str | bytes) -> Any:
+    """JSON text read as a stranger may send it: ValueError for anything that is not JSON, arrays or objects
+    nested thousands deep included (json raises RecursionError for those, which no caller expects)."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deep") from exc

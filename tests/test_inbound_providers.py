@@ -346,3 +346,10 @@ def test_each_verifier_refuses_anything_unsigned_with_forged_only(provider, body
     }[provider]
     with pytest.raises(providers.Forged):
         verify(body, headers, datetime(2026, 11, 26, tzinfo=UTC))
+
+
+def test_json_nested_thousands_deep_is_refused_as_not_json_not_a_crash():
+    from syndicate.inbound.providers.common import Forged, json_object
+
+    with pytest.raises(Forged, match="nested too deep"):
+        json_object(b"[" * 30000 + b"]" * 30000, "an event")

@@ -12,7 +12,6 @@ that it owns.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from syndicate.activitypub.signatures import Message, sign_cavage
 from syndicate.errors import SourceError, SyndicateError
 from syndicate.model import RemoteActor
 from syndicate.sources.fetch import FetchLimits, fetch, origin
+from syndicate.text import json_value
 
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 MAX_BYTES = 1_000_000
@@ -68,8 +68,8 @@ def fetch_actor(session: requests.Session, url: str, signer: Signer, now: dateti
 def read_actor(url: str, body: bytes) -> RemoteActor:
     """The actor in ``body``, fetched from ``url``, if it is one."""
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
+        document = json_value(body)
+    except ValueError as exc:
         raise ActorUnavailable(f"{url}: the answer is not JSON") from exc
     if not isinstance(document, dict):
         raise ActorUnavailable(f"{url}: the answer is not a JSON object")

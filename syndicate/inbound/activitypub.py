@@ -19,7 +19,6 @@ fetched afresh (it may have rotated its key). Every refusal is a
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from syndicate.activitypub.signatures import BadSignature, Message, verify
 from syndicate.model import RemoteActor
 from syndicate.store import fediverse as store
 from syndicate.store.db import Database
+from syndicate.text import json_value
 
 log = logging.getLogger(__name__)
 MAX_ACTIVITY_BYTES = 256 * 1024
@@ -161,8 +161,8 @@ class Inbox:
 
 def _activity(body: bytes) -> dict[str, Any]:
     try:
-        activity = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
+        activity = json_value(body)
+    except ValueError as exc:
         raise Refused(400, "the body is not JSON") from exc
     if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
         raise Refused(400, "the body is not an activity (a JSON object with a type)")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from syndicate.inbound.classify import Finding
+from syndicate.text import json_value
 
 SKEW = 300  # seconds a signed request's timestamp may be off
 MESSAGE_ID = re.compile(r"syndicate\.([1-9][0-9]{0,18})@", re.ASCII)
@@ -61,7 +62,7 @@ def fresh(timestamp: str, now: datetime) -> None:
 def json_object(raw: bytes, what: str) -> dict[str, Any]:
     """``raw`` as a JSON object, or :class:`Forged` naming what it should have been."""
     try:
-        value = json.loads(raw)
+        value = json_value(raw)
     except ValueError as exc:
         raise Forged(f"not {what}: {exc}") from exc
     if not isinstance(value, dict):

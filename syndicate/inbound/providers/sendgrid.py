@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from syndicate.inbound.classify import STATUS, Finding, Kind, about_the_address
 from syndicate.inbound.providers.common import Event, Forged, Read, delivery_in, event_key, fresh, json_object, text
+from syndicate.text import json_value
 
 SIGNATURE = "x-twilio-email-event-webhook-signature"
 TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
@@ -79,7 +80,7 @@ class SendGrid:
             raise Forged("the signature does not match") from exc
         fresh(timestamp, now)
         try:
-            events = json.loads(body)
+            events = json_value(body)
         except ValueError as exc:
             raise Forged(f"not SendGrid events: {exc}") from exc
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -42,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from syndicate.inbound.classify import Finding, Kind, about_the_address
 from syndicate.inbound.providers.common import Event, Forged, Read, delivery_in, json_object, mapping, text
+from syndicate.text import json_value
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class SES:
 def read(raw: bytes) -> Read:
     """A stored, verified SNS notification of SES as a finding."""
     try:
-        message = json.loads(str(json_object(raw, "an SNS message").get("Message", "")))
+        message = json_value(str(json_object(raw, "an SNS message").get("Message", "")))
     except ValueError:
         message = None
     if not isinstance(message, dict):
